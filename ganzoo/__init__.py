@@ -1,0 +1,46 @@
+"""ganzoo: a plugin-based GAN zoo for PyTorch.
+
+The public API is importable from here. Attributes load on first use, so `import ganzoo`
+(and `ganzoo --help`) stays fast and does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "ganzoo.interfaces": [
+        "Loss", "Constraint", "Generator", "Critic", "Dataset", "GaussianMixture",
+        "Config", "NetworkConfig", "GeneratorConfig", "TrainDefaults",
+    ],
+    "ganzoo.registry": [
+        "PLUGIN_API_VERSION", "PluginInfo", "list_plugins", "get_class", "plugin_info",
+        "create_loss", "create_constraint", "create_generator", "create_critic", "create_dataset",
+    ],
+    "ganzoo.errors": [
+        "GanzooError", "UsageError", "ConfigError", "PluginNotFound", "AmbiguousPlugin",
+        "BrokenPlugin", "CheckpointError", "TrainingError",
+    ],
+    "ganzoo.config": ["TrainConfig", "PluginSpec"],
+    "ganzoo.loop": ["train", "TrainResult"],
+    "ganzoo.checkpoint": ["load_generator", "save_generator"],
+    "ganzoo.zoo": ["list_pretrained", "load_pretrained", "ModelCard"],
+}
+_WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
+__all__ = sorted(_WHERE) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ganzoo' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

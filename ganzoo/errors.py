@@ -1,0 +1,37 @@
+"""Errors that the CLI turns into one readable line and an exit code."""
+
+
+class GanzooError(Exception):
+    """Base of every error ganzoo reports to a user."""
+
+    exit_code = 1
+
+
+class UsageError(GanzooError):
+    """Bad input: an unknown name, an invalid option, a file that is not what it should be."""
+
+    exit_code = 2
+
+
+class PluginNotFound(UsageError, LookupError):
+    """No installed plugin has that name."""
+
+
+class AmbiguousPlugin(UsageError, LookupError):
+    """Two distributions offer the same name and the bare name cannot choose."""
+
+
+class BrokenPlugin(GanzooError):
+    """A plugin is installed but cannot be used (import error, wrong base class, no Config)."""
+
+
+class ConfigError(UsageError, ValueError):
+    """An option or config value is invalid."""
+
+
+class CheckpointError(UsageError):
+    """A checkpoint or weights file is missing, damaged or not ganzoo's."""
+
+
+class TrainingError(GanzooError):
+    """Training stopped on a failure (a NaN loss, say)."""

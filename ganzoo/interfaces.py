@@ -1,0 +1,173 @@
+"""The five plugin interfaces. A plugin subclasses one and supplies math; the loop does the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from torch import Tensor, nn
+
+
+class Config(BaseModel):
+    """Base of every plugin's options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NetworkConfig(Config):
+    """Options every network receives from the data: the shape of one sample."""
+
+    sample_shape: tuple[int, ...] = Field(description="shape of one sample, set from the dataset")
+
+    @field_validator("sample_shape")
+    @classmethod
+    def _positive(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if not shape or any(d <= 0 for d in shape):
+            raise ValueError(f"must be a non-empty tuple of positive sizes, got {shape}")
+        return shape
+
+
+class GeneratorConfig(NetworkConfig):
+    latent_dim: int = Field(64, gt=0, description="size of the latent vector z ~ N(0, I)")
+
+
+class TrainDefaults(BaseModel):
+    """What a loss recommends to the loop; every field can be overridden in TrainConfig."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    n_critic: int = 1
+    batch_size: int = 64
+    # The WGAN reference schedule: extra critic steps early on and every so often.
+    critic_boost: int | None = None
+    critic_boost_first: int = 25
+    critic_boost_every: int = 500
+
+
+class _Plugin:
+    """Shared by every kind: a validated Config instance is the only constructor argument."""
+
+    Config: ClassVar[type[Config]] = Config
+
+    def _init_config(self, config: Config | None) -> None:
+        self.config = config if config is not None else type(self).Config()
+
+
+class Loss(_Plugin):
+    """A GAN objective: two scalar losses to minimise, built from critic scores."""
+
+    defaults: ClassVar[TrainDefaults] = TrainDefaults()
+    #: True when -critic_loss estimates a Wasserstein distance, which the loop then logs.
+    estimates_wasserstein: ClassVar[bool] = False
+
+    def __init__(self, config: Config | None = None) -> None:
+        self._init_config(config)
+
+    def critic_loss(self, real_scores: Tensor, fake_scores: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def generator_loss(self, fake_scores: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def perturb(self, x: Tensor, progress: float) -> Tensor:
+        """Applied to every critic input; `progress` runs from 0 to 1 over the run."""
+        return x
+
+
+class Constraint(_Plugin):
+    """Keeps the critic in a class of functions; every hook is optional."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self._init_config(config)
+
+    def attach(self, critic: nn.Module) -> nn.Module:
+        """Called once before the optimizers exist (e.g. to add spectral norm)."""
+        return critic
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor | None:
+        """A term added to the critic loss at every critic step; None adds nothing."""
+        return None
+
+    def after_critic_step(self, critic: nn.Module) -> None:
+        """Called after every critic optimizer step (e.g. to clip weights)."""
+
+
+class Generator(_Plugin, nn.Module):
+    """Maps z of shape (B, latent_dim) to samples of shape (B, *sample_shape)."""
+
+    Config: ClassVar[type[GeneratorConfig]] = GeneratorConfig
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        nn.Module.__init__(self)
+        self._init_config(config)
+        self.latent_dim = config.latent_dim
+        self.sample_shape = tuple(config.sample_shape)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n latent vectors z ~ N(0, I) on the module's device."""
+        device = generator.device if generator is not None else self.device
+        return torch.randn(n, self.latent_dim, device=device, generator=generator).to(self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n samples, without gradients."""
+        return self(self.latent(n, generator))
+
+
+class Critic(_Plugin, nn.Module):
+    """Maps samples (B, *sample_shape) to scores (B,): logits, or unbounded values for WGAN."""
+
+    Config: ClassVar[type[NetworkConfig]] = NetworkConfig
+
+    def __init__(self, config: NetworkConfig) -> None:
+        nn.Module.__init__(self)
+        self._init_config(config)
+        self.sample_shape = tuple(config.sample_shape)
+
+
+class Dataset(_Plugin):
+    """A source of real samples: `sample_shape` and an endless stream of batches on a device."""
+
+    sample_shape: tuple[int, ...]
+
+    def __init__(self, config: Config | None = None) -> None:
+        self._init_config(config)
+
+    def batches(self, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the data that metrics may use (e.g. mixture centres)."""
+        return {}
+
+
+class GaussianMixture(Dataset):
+    """Equal-weight isotropic Gaussians in 2-D, sampled on the device with the global RNG.
+
+    A subclass sets `centres(self) -> Tensor (K, 2)` and a config with `std`.
+    """
+
+    sample_shape = (2,)
+
+    def centres(self) -> Tensor:
+        raise NotImplementedError
+
+    def batches(self, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+        centres = self.centres().to(device)
+        std = self.config.std
+        while True:
+            idx = torch.randint(len(centres), (batch_size,), device=device)
+            yield centres[idx] + std * torch.randn(batch_size, 2, device=device)
+
+    def describe(self) -> dict[str, Any]:
+        return {"centres": self.centres(), "std": self.config.std}
+

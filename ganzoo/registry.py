@@ -1,0 +1,229 @@
+"""Finds plugins through entry points (standard library `importlib.metadata`) and builds them.
+
+Discovery reads metadata only; a plugin's module is imported when it is used or listed.
+Nothing here imports torch until a plugin is loaded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata as md
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import AmbiguousPlugin, BrokenPlugin, ConfigError, PluginNotFound
+
+#: kind -> entry-point group
+GROUPS = {
+    "loss": "ganzoo.losses",
+    "constraint": "ganzoo.constraints",
+    "generator": "ganzoo.generators",
+    "critic": "ganzoo.critics",
+    "dataset": "ganzoo.datasets",
+}
+ZOO_GROUP = "ganzoo.zoo"
+#: the version of the plugin interfaces; a distribution may declare the range it supports
+PLUGIN_API_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One installed plugin as `list_plugins` reports it."""
+
+    name: str
+    kind: str
+    distribution: str
+    version: str
+    summary: str = ""
+    status: str = "ok"  # ok | broken | ambiguous
+    reason: str = ""
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.distribution}/{self.name}"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: str
+    name: str
+    distribution: str
+    version: str
+    ep: md.EntryPoint
+
+
+def _normalise(dist: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def _check_kind(kind: str) -> str:
+    if kind not in GROUPS:
+        raise ConfigError(f"unknown plugin kind '{kind}'; kinds are: {', '.join(GROUPS)}")
+    return kind
+
+
+def entries(kind: str, group: str | None = None) -> list[_Entry]:
+    """Every entry point of a kind, read from metadata only, one per (distribution, name)."""
+    seen: dict[tuple[str, str], _Entry] = {}
+    for ep in md.entry_points(group=group or GROUPS[kind]):
+        dist = ep.dist
+        dist_name = dist.metadata["Name"] if dist is not None else "unknown"
+        version = dist.version if dist is not None else "unknown"
+        key = (_normalise(dist_name), ep.name)
+        seen.setdefault(key, _Entry(kind, ep.name, dist_name, version, ep))  # first on sys.path wins
+    return sorted(seen.values(), key=lambda e: (e.name, _normalise(e.distribution)))
+
+
+def _resolve(kind: str, name: str) -> _Entry:
+    _check_kind(kind)
+    found = entries(kind)
+    dist, _, bare = name.rpartition("/")
+    matches = [e for e in found if e.name == bare and (not dist or _normalise(e.distribution) == _normalise(dist))]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        providers = ", ".join(e.distribution for e in matches)
+        raise AmbiguousPlugin(
+            f"{kind} '{bare}' is offered by several distributions ({providers}); "
+            f"pick one as DIST/NAME, e.g. '{matches[0].distribution}/{bare}'"
+        )
+    names = sorted({e.name for e in found})
+    hint = difflib.get_close_matches(bare, names, n=1)
+    suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+    installed = ", ".join(names) if names else "none"
+    where = f" from distribution '{dist}'" if dist else ""
+    raise PluginNotFound(f"no {kind} named '{bare}'{where}{suggestion} (installed: {installed})")
+
+
+def _base_class(kind: str) -> type:
+    from . import interfaces
+
+    return getattr(interfaces, kind.capitalize())
+
+
+def _config_base(kind: str) -> type:
+    from . import interfaces
+
+    return {"generator": interfaces.GeneratorConfig, "critic": interfaces.NetworkConfig}.get(kind, interfaces.Config)
+
+
+def _supports_api(cls: type) -> str | None:
+    """The reason a plugin cannot run on this core's API version, or None when it can."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    declared = getattr(cls, "plugin_api", None)
+    if declared is None:
+        return None
+    try:
+        ok = SpecifierSet(str(declared)).contains(str(PLUGIN_API_VERSION))
+    except InvalidSpecifier:
+        return f"its plugin_api '{declared}' is not a version range such as '>=1,<2'"
+    return None if ok else f"it needs plugin API {declared}, this ganzoo has {PLUGIN_API_VERSION}"
+
+
+def _load(entry: _Entry) -> type:
+    label = f"{entry.kind} '{entry.name}' from {entry.distribution} {entry.version}"
+    try:
+        obj = entry.ep.load()
+    except Exception as exc:
+        raise BrokenPlugin(f"{label} is broken: importing {entry.ep.value} failed: {type(exc).__name__}: {exc}") from exc
+    base = _base_class(entry.kind)
+    if not (isinstance(obj, type) and issubclass(obj, base)):
+        raise BrokenPlugin(f"{label} is broken: {entry.ep.value} is not a subclass of ganzoo.{base.__name__}")
+    config = getattr(obj, "Config", None)
+    config_base = _config_base(entry.kind)
+    if not (isinstance(config, type) and issubclass(config, config_base)):
+        raise BrokenPlugin(f"{label} is broken: its Config is not a subclass of ganzoo.{config_base.__name__}")
+    reason = _supports_api(obj)
+    if reason:
+        raise BrokenPlugin(f"{label} is broken: {reason}")
+    return obj
+
+
+def _summary(cls: type) -> str:
+    doc = (cls.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def get_class(kind: str, name: str) -> type:
+    """The plugin class for a (possibly DIST/-qualified) name, imported now."""
+    return _load(_resolve(kind, name))
+
+
+def plugin_info(kind: str, name: str) -> PluginInfo:
+    entry = _resolve(kind, name)
+    return PluginInfo(entry.name, kind, entry.distribution, entry.version, _summary(_load(entry)))
+
+
+def list_plugins(kind: str | None = None) -> list[PluginInfo]:
+    """Every installed plugin (of one kind, or all), imported to tell whether it works."""
+    kinds = [_check_kind(kind)] if kind else list(GROUPS)
+    infos = []
+    for k in kinds:
+        found = entries(k)
+        for entry in found:
+            others = [e.distribution for e in found if e.name == entry.name and e is not entry]
+            row = dict(name=entry.name, kind=k, distribution=entry.distribution, version=entry.version)
+            try:
+                cls = _load(entry)
+            except BrokenPlugin as exc:
+                infos.append(PluginInfo(**row, status="broken", reason=str(exc)))
+                continue
+            if others:
+                reason = f"also offered by {', '.join(others)}; use '{entry.distribution}/{entry.name}'"
+                infos.append(PluginInfo(**row, summary=_summary(cls), status="ambiguous", reason=reason))
+            else:
+                infos.append(PluginInfo(**row, summary=_summary(cls)))
+    return infos
+
+
+def describe_error(kind: str, name: str, cls: type, error: Any) -> str:
+    """One line from a pydantic ValidationError, naming the plugin and each bad option."""
+    parts = []
+    for item in error.errors():
+        option = ".".join(str(p) for p in item["loc"]) or "options"
+        if item["type"] == "extra_forbidden":
+            allowed = ", ".join(f for f in cls.Config.model_fields if f not in ("sample_shape",)) or "none"
+            parts.append(f"unknown option '{option}' (allowed: {allowed})")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            parts.append(f"option '{option}': {message} (got {item['input']!r})")
+    return f"{kind} '{name}': " + "; ".join(parts)
+
+
+def configure(kind: str, name: str, options: dict[str, Any] | None = None) -> tuple[type, Any]:
+    """Validate options against the plugin's Config; returns (class, config) and builds nothing."""
+    from pydantic import ValidationError
+
+    cls = get_class(kind, name)
+    try:
+        config = cls.Config(**(options or {}))
+    except ValidationError as exc:
+        raise ConfigError(describe_error(kind, name, cls, exc)) from None
+    return cls, config
+
+
+def create(kind: str, name: str, **options: Any) -> Any:
+    cls, config = configure(kind, name, options)
+    return cls(config)
+
+
+def create_loss(name: str, **options: Any) -> Any:
+    return create("loss", name, **options)
+
+
+def create_constraint(name: str, **options: Any) -> Any:
+    return create("constraint", name, **options)
+
+
+def create_generator(name: str, **options: Any) -> Any:
+    return create("generator", name, **options)
+
+
+def create_critic(name: str, **options: Any) -> Any:
+    return create("critic", name, **options)
+
+
+def create_dataset(name: str, **options: Any) -> Any:
+    return create("dataset", name, **options)

@@ -1,0 +1,45 @@
+import math
+
+from pydantic import Field
+from torch import Tensor, nn
+
+import ganzoo
+
+
+def _mlp(inputs: int, outputs: int, width: int, depth: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        layers += [nn.Linear(inputs if i == 0 else width, width), nn.ReLU()]
+    layers.append(nn.Linear(width if depth else inputs, outputs))
+    return nn.Sequential(*layers)
+
+
+class MLPGenerator(ganzoo.Generator):
+    """Fully connected ReLU generator; any sample shape (made for 2-D toy data)."""
+
+    class Config(ganzoo.GeneratorConfig):
+        latent_dim: int = Field(2, gt=0, description="size of z")
+        width: int = Field(256, gt=0, description="units per hidden layer")
+        depth: int = Field(3, ge=0, description="number of hidden layers")
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.net = _mlp(config.latent_dim, math.prod(self.sample_shape), config.width, config.depth)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).view(-1, *self.sample_shape)
+
+
+class MLPCritic(ganzoo.Critic):
+    """Fully connected ReLU critic; any sample shape (made for 2-D toy data)."""
+
+    class Config(ganzoo.NetworkConfig):
+        width: int = Field(256, gt=0, description="units per hidden layer")
+        depth: int = Field(3, ge=0, description="number of hidden layers")
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.net = _mlp(math.prod(self.sample_shape), 1, config.width, config.depth)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x.flatten(1)).squeeze(1)
