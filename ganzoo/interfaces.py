@@ -25,7 +25,7 @@ class NetworkConfig(Config):
     @classmethod
     def _positive(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
         if not shape or any(d <= 0 for d in shape):
-            raise ValueError(f"must be a non-empty tuple of positive sizes, got {shape}")
+            raise ValueError("must be a non-empty tuple of positive sizes")  # the caller reports the input
         return shape
 
 

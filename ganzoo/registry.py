@@ -186,6 +186,8 @@ def describe_error(kind: str, name: str, cls: type, error: Any) -> str:
         if item["type"] == "extra_forbidden":
             allowed = ", ".join(f for f in cls.Config.model_fields if f not in ("sample_shape",)) or "none"
             parts.append(f"unknown option '{option}' (allowed: {allowed})")
+        elif item["type"] == "missing":
+            parts.append(f"option '{option}' is required")
         else:
             message = item["msg"].removeprefix("Value error, ")
             parts.append(f"option '{option}': {message} (got {item['input']!r})")

@@ -1,0 +1,86 @@
+import math
+
+from pydantic import Field, field_validator
+from torch import Tensor, nn
+
+import ganzoo
+
+SIDES = (8, 16, 32, 64, 128)
+CHANNELS = (1, 3)
+
+
+def _feature_maps(side: int, width: int) -> list[int]:
+    """Feature maps of each stride-2 stage, from full resolution inwards to the 4x4 stage.
+
+    There are log2(side / 4) stages; each halves the resolution and doubles the maps.
+    """
+    return [width * 2**i for i in range(int(math.log2(side)) - 2)]
+
+
+def _init_weights(module: nn.Module) -> None:
+    # As in the WGAN reference code (and the DCGAN paper): N(0, 0.02) convs, N(1, 0.02) BatchNorm scales.
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class _ImageConfig(ganzoo.NetworkConfig):
+    width: int = Field(64, gt=0, description="feature maps of the outermost hidden layer, doubled per stage towards 4x4")
+
+    @field_validator("sample_shape")
+    @classmethod
+    def _square_image(cls, shape: tuple[int, ...]) -> tuple[int, ...]:
+        if len(shape) != 3 or shape[0] not in CHANNELS or shape[1] != shape[2] or shape[1] not in SIDES:
+            raise ValueError(
+                "dcgan needs images (channels, side, side) with channels 1 or 3 and side one of "
+                f"{', '.join(map(str, SIDES))}"
+            )
+        return shape
+
+
+class DCGANGenerator(ganzoo.Generator):
+    """DCGAN generator (Radford et al.): transposed convolutions from 4x4 up to the image side."""
+
+    class Config(_ImageConfig, ganzoo.GeneratorConfig):
+        latent_dim: int = Field(100, gt=0, description="size of z")
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        channels, side, _ = self.sample_shape
+        maps = _feature_maps(side, config.width)[::-1]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(config.latent_dim, maps[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(maps[0]),
+            nn.ReLU(True),
+        ]
+        for cin, cout in zip(maps, maps[1:]):
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(maps[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(_init_weights)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z.view(len(z), -1, 1, 1))
+
+
+class DCGANCritic(ganzoo.Critic):
+    """DCGAN critic: strided convolutions down to 4x4 and one raw score (no sigmoid)."""
+
+    class Config(_ImageConfig):
+        """DCGAN critic options."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        channels, side, _ = self.sample_shape
+        maps = _feature_maps(side, config.width)
+        layers: list[nn.Module] = [nn.Conv2d(channels, maps[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for cin, cout in zip(maps, maps[1:]):
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
+        layers.append(nn.Conv2d(maps[-1], 1, 4, 1, 0, bias=False))
+        self.net = nn.Sequential(*layers)
+        self.apply(_init_weights)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).flatten()

@@ -1,0 +1,64 @@
+from collections.abc import Iterator
+from functools import cache
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator
+from torch import Tensor
+
+import ganzoo
+
+SIZES = (8, 16, 32)
+TRAIN_FRACTION = 0.8
+SPLIT_SEED = 0
+
+
+@cache
+def _load(size: int, split: str) -> tuple[Tensor, Tensor]:
+    """(images in [-1, 1] of shape (N, 1, size, size), labels (N,)) on the CPU, read once per process."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    # NumPy's legacy RandomState has a frozen stream, so the split is the same on every install.
+    order = np.random.RandomState(SPLIT_SEED).permutation(len(digits.target))
+    cut = round(TRAIN_FRACTION * len(order))
+    keep = {"all": np.arange(len(order)), "train": order[:cut], "test": order[cut:]}[split]
+    images = torch.tensor(digits.images[keep], dtype=torch.float32).unsqueeze(1) / 8 - 1  # [0, 16] -> [-1, 1]
+    if size != images.shape[-1]:
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    return images, torch.tensor(digits.target[keep])
+
+
+class Digits(ganzoo.Dataset):
+    """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes), scaled to [-1, 1]."""
+
+    class Config(ganzoo.Config):
+        size: int = Field(8, description="image side: 8, 16 or 32 (upsampled bilinearly)")
+        split: Literal["all", "train", "test"] = Field("all", description="a fixed 80/20 train/test split, or all")
+
+        @field_validator("size")
+        @classmethod
+        def _allowed_size(cls, size: int) -> int:
+            if size not in SIZES:
+                raise ValueError(f"must be one of {', '.join(map(str, SIZES))}")
+            return size
+
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config)
+        self.sample_shape = (1, self.config.size, self.config.size)  # known without loading the data
+
+    def tensors(self, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+        """Every image of the split and its label (0-9), for classifiers and metrics."""
+        images, labels = _load(self.config.size, self.config.split)
+        return images.to(device, copy=True), labels.to(device, copy=True)  # copies keep the cache intact
+
+    def batches(self, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+        images, _ = self.tensors(device)
+        while True:
+            # Drawn on the device from the global RNG, so a resumed run replays the same batches.
+            yield images[torch.randint(len(images), (batch_size,), device=device)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"classes": 10}

@@ -1,0 +1,160 @@
+import ast
+from pathlib import Path
+
+import pytest
+import torch
+
+import ganzoo
+import ganzoo.registry
+from ganzoo.testing import temporary_distribution
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILT_INS = {
+    ("loss", "minimax"), ("loss", "nonsaturating"), ("loss", "instance-noise"), ("loss", "wgan"),
+    ("constraint", "clip"),
+    ("generator", "mlp"), ("generator", "dcgan"),
+    ("critic", "mlp"), ("critic", "dcgan"), ("critic", "timm"),
+    ("dataset", "ring8"), ("dataset", "grid25"), ("dataset", "digits"), ("dataset", "folder"),
+}  # fmt: skip
+
+HINGE = """
+    import torch.nn.functional as F
+    import ganzoo
+
+    class Hinge(ganzoo.Loss):
+        \"\"\"Hinge loss, from a third party.\"\"\"
+
+        class Config(ganzoo.Config):
+            margin: float = 1.0
+
+        def critic_loss(self, real_scores, fake_scores):
+            return F.relu(self.config.margin - real_scores).mean() + F.relu(self.config.margin + fake_scores).mean()
+
+        def generator_loss(self, fake_scores):
+            return -fake_scores.mean()
+"""
+
+
+def extra_loss(tmp_path, name, source):
+    """A distribution 'ganzoo-extra' offering one loss `name`: class Hinge of module `extra_gan`."""
+    entry_points = {"ganzoo.losses": {name: "extra_gan:Hinge"}}
+    return temporary_distribution(tmp_path, "ganzoo-extra", entry_points, modules={"extra_gan": source})
+
+
+def listed(kind, name):
+    return [info for info in ganzoo.list_plugins(kind) if info.name == name]
+
+
+def test_a_third_party_plugin_is_found_through_its_metadata(tmp_path):
+    with extra_loss(tmp_path, "hinge", HINGE):
+        (info,) = listed("loss", "hinge")
+        assert (info.distribution, info.version, info.status) == ("ganzoo-extra", "0.0.1", "ok")
+        assert info.summary == "Hinge loss, from a third party."
+        loss = ganzoo.create_loss("hinge", margin=2.0)
+        assert loss.critic_loss(torch.tensor([3.0]), torch.tensor([-3.0])).item() == 0.0
+    assert listed("loss", "hinge") == []
+
+
+BROKEN = {
+    "import error": ("import not_a_real_module\n", "No module named 'not_a_real_module'"),
+    "error at import": ("raise RuntimeError('boom')\n", "RuntimeError: boom"),
+    "missing attribute": ("import ganzoo\n", "has no attribute 'Hinge'"),
+    "wrong base class": ("import ganzoo\nclass Hinge(ganzoo.Constraint): pass\n", "not a subclass of ganzoo.Loss"),
+    "not a class": ("def Hinge(): pass\n", "not a subclass of ganzoo.Loss"),
+    "config not pydantic": ("import ganzoo\nclass Hinge(ganzoo.Loss): Config = dict\n", "Config is not a subclass"),
+    "unsupported plugin api": (HINGE + "        plugin_api = '>=2'\n", "needs plugin API >=2"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_a_broken_plugin_is_listed_with_a_reason_and_raises_when_asked_for(tmp_path, case):
+    source, reason = BROKEN[case]
+    with extra_loss(tmp_path, "hinge", source):
+        (info,) = listed("loss", "hinge")  # list_plugins itself never raises
+        assert info.status == "broken"
+        assert reason in info.reason and "hinge" in info.reason and "ganzoo-extra" in info.reason
+        assert "\n" not in info.reason
+        assert {i.status for i in ganzoo.list_plugins() if i.distribution == "ganzoo"} == {"ok"}
+        with pytest.raises(ganzoo.BrokenPlugin, match=reason) as caught:
+            ganzoo.create_loss("hinge")
+    if case in ("import error", "error at import"):
+        assert isinstance(caught.value.__cause__, (ImportError, RuntimeError))
+
+
+def test_a_name_clash_with_a_built_in_is_never_settled_silently(tmp_path):
+    with extra_loss(tmp_path, "wgan", HINGE):
+        rows = listed("loss", "wgan")
+        assert {(i.distribution, i.status) for i in rows} == {("ganzoo", "ambiguous"), ("ganzoo-extra", "ambiguous")}
+        assert all("also offered by" in i.reason for i in rows)
+        with pytest.raises(ganzoo.AmbiguousPlugin, match=r"\(ganzoo, ganzoo-extra\).*DIST/NAME"):
+            ganzoo.create_loss("wgan")
+        assert type(ganzoo.create_loss("ganzoo/wgan")).__name__ == "WGAN"
+        assert type(ganzoo.create_loss("ganzoo-extra/wgan")).__name__ == "Hinge"
+        assert type(ganzoo.create_loss("ganzoo_extra/wgan")).__name__ == "Hinge"  # names are normalised
+
+
+def test_an_unknown_name_suggests_a_close_match():
+    with pytest.raises(ganzoo.PluginNotFound, match=r"no loss named 'wgna'; did you mean 'wgan'\?"):
+        ganzoo.create_loss("wgna")
+    with pytest.raises(ganzoo.PluginNotFound, match=r"no loss named 'wgan' from distribution 'elsewhere'"):
+        ganzoo.create_loss("elsewhere/wgan")
+    with pytest.raises(ganzoo.ConfigError, match="unknown plugin kind 'losses'"):
+        ganzoo.list_plugins("losses")
+
+
+@pytest.mark.parametrize(
+    ("create", "options", "expected"),
+    [
+        (ganzoo.create_constraint, {"c": "wide"}, r"^constraint 'clip': option 'c': .*number.*\(got 'wide'\)$"),
+        (ganzoo.create_constraint, {"c": -1}, r"^constraint 'clip': option 'c': .*greater than 0"),
+        (ganzoo.create_constraint, {"clip": 0.1}, r"^constraint 'clip': unknown option 'clip' \(allowed: c\)$"),
+        (ganzoo.create_loss, {"base": "hinge"}, r"^loss 'instance-noise': option 'base': .*'minimax' or 'nonsat"),
+        (ganzoo.create_loss, {"sigma": -0.1}, r"^loss 'instance-noise': option 'sigma': .*greater than or equal to 0"),
+    ],
+)
+def test_every_bad_option_is_one_line_naming_plugin_and_option(create, options, expected):
+    name = "clip" if create is ganzoo.create_constraint else "instance-noise"
+    with pytest.raises(ganzoo.ConfigError, match=expected) as caught:
+        create(name, **options)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_sample_shape_is_not_offered_as_an_option():
+    with pytest.raises(ganzoo.ConfigError, match=r"unknown option 'depht' \(allowed: latent_dim, width, depth\)"):
+        ganzoo.create_generator("mlp", sample_shape=(2,), depht=2)
+
+
+def test_every_built_in_is_listed_from_the_ganzoo_distribution():
+    rows = [info for info in ganzoo.list_plugins() if info.distribution == "ganzoo"]
+    assert {(info.kind, info.name) for info in rows} == BUILT_INS
+    for info in rows:
+        assert (info.status, info.reason, info.version) == ("ok", "", ganzoo.__version__)
+        assert info.summary, f"{info.kind} {info.name} has no one-line docstring"
+
+
+def test_list_plugins_is_empty_without_entry_points(monkeypatch):
+    monkeypatch.setattr(ganzoo.registry.md, "entry_points", lambda **kwargs: [])
+    assert ganzoo.list_plugins() == []
+    with pytest.raises(ganzoo.PluginNotFound, match=r"installed: none"):
+        ganzoo.create_loss("wgan")
+
+
+def imported_modules(path):
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            yield node.module
+
+
+def test_the_core_never_imports_a_plugin():
+    for path in sorted((ROOT / "ganzoo").rglob("*.py")):
+        offending = [m for m in imported_modules(path) if m.split(".")[0] == "ganzoo_plugins"]
+        assert not offending, f"{path.name} imports {offending}"
+
+
+def test_plugins_import_only_the_public_core():
+    # Built-ins are templates for third parties, so they use nothing a third party could not.
+    for path in sorted((ROOT / "plugins").glob("*.py")):
+        private = [m for m in imported_modules(path) if m.split(".")[0] == "ganzoo" and m != "ganzoo"]
+        assert not private, f"{path.name} imports {private}"
