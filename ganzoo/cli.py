@@ -1,0 +1,163 @@
+"""The `ganzoo` command. Heavy modules (torch) are imported inside commands, so `--help` is fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import GanzooError
+
+KINDS = ["loss", "constraint", "generator", "critic", "dataset"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ganzoo")
+@click.option("--debug", is_flag=True, help="Show full tracebacks (also accepted after any command).")
+def cli(debug: bool) -> None:
+    """ganzoo: train, compare and load GANs. Every loss, constraint, network and dataset is a plugin."""
+
+
+@cli.command("list")
+@click.argument("kind", required=False, type=click.Choice(KINDS))
+def list_command(kind: str | None) -> None:
+    """List installed plugins (of one KIND, or all) with their distribution and status."""
+    from .registry import list_plugins
+
+    rows = [
+        (p.kind, p.name, p.distribution, p.version, p.status, p.reason if p.status != "ok" else p.summary)
+        for p in list_plugins(kind)
+    ]
+    if not rows:
+        click.echo("no plugins installed" + (f" of kind {kind}" if kind else ""))
+        return
+    header = ("KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + row[5])
+
+
+def _spec_option(name: str, help_: str, **kw: Any):
+    return click.option(name, metavar="NAME[:k=v,...]", help=help_, **kw)
+
+
+@cli.command()
+@_spec_option("--loss", "Loss plugin, e.g. wgan or instance-noise:base=nonsaturating,sigma=0.5.")
+@_spec_option("--constraint", "Constraint plugin, e.g. clip:c=0.02; repeat to combine.", multiple=True)
+@_spec_option("--data", "Dataset plugin [default: ring8].")
+@_spec_option("--generator", "Generator plugin [default: mlp].")
+@_spec_option("--critic", "Critic plugin [default: mlp].")
+@click.option("--steps", type=int, help="Generator steps [default: 2000].")
+@click.option("--batch-size", type=int, help="Batch size [default: the loss's].")
+@click.option("--n-critic", type=int, help="Critic steps per generator step [default: the loss's].")
+@click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), help="[default: the loss's]")
+@click.option("--lr", type=float, help="Learning rate of both networks [default: the loss's].")
+@click.option("--lr-generator", type=float, help="Generator learning rate.")
+@click.option("--lr-critic", type=float, help="Critic learning rate.")
+@click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16 autocast on CUDA [default: fp32].")
+@click.option("--ema", type=float, help="Keep an EMA of the generator with this decay, e.g. 0.999.")
+@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile both networks.")
+@click.option("--seed", type=int, help="Random seed [default: 0].")
+@click.option("--log-every", type=int, help="Steps between metric records [default: 50].")
+@click.option("--sample-every", type=int, help="Steps between sample pictures [default: 500].")
+@click.option("--checkpoint-every", type=int, help="Steps between checkpoints [default: 1000].")
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/LOSS-DATA-TIME].")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON or TOML config; flags override it.")
+@click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this folder from its newest checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(config_file: str | None, resume: str | None, quiet: bool, constraint: tuple[str, ...], **flags: Any) -> None:
+    """Train a GAN with one shared loop, e.g. `ganzoo train --loss wgan --constraint clip`."""
+    from .config import read_config_file
+    from .errors import ConfigError
+    from .loop import train as run_training
+
+    settings: dict[str, Any] = read_config_file(config_file) if config_file else {}
+    names = {"compile_": "compile"}
+    settings.update({names.get(k, k): v for k, v in flags.items() if v is not None})
+    if constraint:
+        settings["constraints"] = list(constraint)
+    if resume:
+        if "out" in settings:
+            raise ConfigError("--out cannot be combined with --resume: a resumed run stays in its folder")
+        result = run_training(settings, resume=resume, quiet=quiet)
+    else:
+        if "loss" not in settings:
+            raise ConfigError("--loss is required (e.g. --loss wgan); see `ganzoo list loss`")
+        result = run_training(settings, quiet=quiet)
+    click.echo(f"trained {result.step} steps in {result.run_dir}")
+    if result.samples_path:
+        click.echo(f"samples:   {result.samples_path}")
+    click.echo(f"generator: {result.generator_path}")
+
+
+@cli.command()
+@click.argument("name_or_file")
+@click.option("--n", "count", type=click.IntRange(1, 4096), default=64, show_default=True, help="Number of samples.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default="samples.png", show_default=True, help="PNG to write.")
+@click.option("--device", default="cpu", show_default=True)
+def sample(name_or_file: str, count: int, seed: int, out: str, device: str) -> None:
+    """Draw samples from a pretrained generator (by name) or an exported .safetensors file."""
+    import torch
+
+    from .errors import UsageError
+    from .pictures import save_samples
+
+    generator = load_any_generator(name_or_file, device)
+    rng = torch.Generator(device=generator.device).manual_seed(seed)
+    fake = generator.sample(count, generator=rng)
+    written = save_samples(Path(out), fake, title=f"{name_or_file} - {count} samples, seed {seed}")
+    if written is None:
+        raise UsageError(f"cannot draw samples of shape {tuple(fake.shape[1:])}: pictures are for 2-D points and images")
+    click.echo(f"wrote {written}")
+
+
+def load_any_generator(name_or_file: str, device: str = "cpu"):
+    """A generator from an exported file when the argument is a path, else from the zoo by name."""
+    from .checkpoint import load_generator
+
+    if name_or_file.endswith(".safetensors") or os.sep in name_or_file or Path(name_or_file).is_file():
+        return load_generator(name_or_file, device=device)
+    from .zoo import load_pretrained
+
+    return load_pretrained(name_or_file, device=device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: exit 0 on success, 2 on bad usage or config, 1 on a failure while running."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or bool(os.environ.get("GANZOO_DEBUG"))
+    args = [a for a in args if a != "--debug"]
+    try:
+        cli.main(args=args, prog_name="ganzoo", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt as exc:
+        click.echo(f"ganzoo: {exc or 'interrupted'}", err=True)
+        return 130
+    except GanzooError as exc:
+        if debug:
+            raise
+        click.echo(f"ganzoo: error: {exc}", err=True)
+        return exc.exit_code
+    except Exception as exc:  # an unexpected failure: still one line unless --debug
+        if debug:
+            raise
+        click.echo(f"ganzoo: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

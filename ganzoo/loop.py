@@ -1,0 +1,413 @@
+"""The one training loop: the only place that orders the steps of training."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import __version__
+from .checkpoint import (
+    CHECKPOINT,
+    atomic_write,
+    load_metadata_json,
+    load_module,
+    load_optimizer,
+    module_tensors,
+    optimizer_tensors,
+    read_metadata,
+    read_tensors,
+    save_generator,
+    save_tensors,
+)
+from .config import TrainConfig, to_config
+from .errors import CheckpointError, ConfigError, TrainingError
+from .pictures import save_samples
+from .registry import configure, plugin_info
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run put its files, and its last logged metrics."""
+
+    run_dir: Path
+    generator_path: Path
+    samples_path: Path | None
+    step: int
+    metrics: dict[str, float]
+
+
+@dataclass
+class Plan:
+    """A validated run: the config with every default resolved, and each plugin's class and config."""
+
+    config: TrainConfig
+    plugins: dict[str, tuple[type, Any]]  # role -> (class, config); constraints as constraint.0, ...
+    sample_shape: tuple[int, ...]
+
+
+def plan(config: TrainConfig | dict[str, Any]) -> Plan:
+    """Validate everything and fill in the loss's defaults, before any tensor exists."""
+    cfg = to_config(config)
+    loss_cls, loss_cfg = configure("loss", cfg.loss.name, cfg.loss.options)
+    plugins: dict[str, tuple[type, Any]] = {"loss": (loss_cls, loss_cfg)}
+    for i, spec in enumerate(cfg.constraints):
+        plugins[f"constraint.{i}"] = configure("constraint", spec.name, spec.options)
+    data_cls, data_cfg = plugins["data"] = configure("dataset", cfg.data.name, cfg.data.options)
+    sample_shape = tuple(data_cls(data_cfg).sample_shape)
+    for role in ("generator", "critic"):
+        spec = getattr(cfg, role)
+        plugins[role] = configure(role, spec.name, {**spec.options, "sample_shape": sample_shape})
+    defaults = loss_cls.defaults
+    lr = cfg.lr or defaults.lr
+    filled = {
+        "batch_size": cfg.batch_size or defaults.batch_size,
+        "n_critic": cfg.n_critic or defaults.n_critic,
+        "critic_boost": cfg.critic_boost if cfg.critic_boost is not None else (defaults.critic_boost or 0),
+        "critic_boost_first": cfg.critic_boost_first if cfg.critic_boost_first is not None else defaults.critic_boost_first,
+        "critic_boost_every": cfg.critic_boost_every or defaults.critic_boost_every,
+        "optimizer": cfg.optimizer or defaults.optimizer,
+        "lr": lr,
+        "lr_generator": cfg.lr_generator or lr,
+        "lr_critic": cfg.lr_critic or lr,
+        "betas": cfg.betas or defaults.betas,
+    }
+    # Record each plugin's full options (defaults included, data-derived shape left out).
+    specs = {
+        role: {"name": getattr(cfg, role).name, "options": plugins[role][1].model_dump(exclude={"sample_shape"})}
+        for role in ("loss", "data", "generator", "critic")
+    }
+    specs["constraints"] = [
+        {"name": spec.name, "options": plugins[f"constraint.{i}"][1].model_dump()} for i, spec in enumerate(cfg.constraints)
+    ]
+    return Plan(to_config({**cfg.model_dump(), **filled, **specs}), plugins, sample_shape)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' was asked for, but this torch sees no CUDA device (use --device cpu)")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"device '{name}' does not exist; this machine has {torch.cuda.device_count()} CUDA devices")
+    return device
+
+
+def critic_steps(step: int, cfg: TrainConfig) -> int:
+    """n_critic, or the boosted count early on and every so often (the WGAN reference schedule)."""
+    boosted = step < cfg.critic_boost_first or step % cfg.critic_boost_every == 0
+    return cfg.critic_boost if cfg.critic_boost and boosted else cfg.n_critic
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Optimizer:
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+    return torch.optim.Adam(params, lr=lr, betas=cfg.betas, fused=True)
+
+
+def default_run_dir(cfg: TrainConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.loss.name.replace('/', '_')}-{cfg.data.name.replace('/', '_')}-{stamp}"
+
+
+def checkpoints_in(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "checkpoints").glob("step-*.safetensors"))
+
+
+class _StopFlag:
+    """Turns Ctrl-C into a flag the loop checks between steps, so a checkpoint is always whole."""
+
+    def __init__(self) -> None:
+        self.raised = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.raised:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.raised = True
+
+    @contextlib.contextmanager
+    def installed(self):
+        try:
+            previous = signal.signal(signal.SIGINT, self)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+class Trainer:
+    """Holds the state of one run; `run()` is the loop."""
+
+    def __init__(self, plan_: Plan, run_dir: Path, quiet: bool = False) -> None:
+        self.plan = plan_
+        self.cfg = cfg = plan_.config
+        self.run_dir = run_dir
+        self.quiet = quiet
+        self.device = resolve_device(cfg.device)
+        self.step = 0
+
+        plugins = plan_.plugins
+        build = lambda role: plugins[role][0](plugins[role][1])  # noqa: E731
+        self.loss = build("loss")
+        self.constraints = [build(role) for role in plugins if role.startswith("constraint.")]
+        self.data = build("data")
+        torch.manual_seed(cfg.seed)
+        self.generator = build("generator").to(self.device)
+        critic = build("critic")
+        for constraint in self.constraints:
+            critic = constraint.attach(critic)
+        self.critic = critic.to(self.device)
+        if self.device.type == "cuda" and len(plan_.sample_shape) == 3:
+            self.generator.to(memory_format=torch.channels_last)
+            self.critic.to(memory_format=torch.channels_last)
+        self.opt_g = make_optimizer(cfg, list(self.generator.parameters()), cfg.lr_generator, self.device)
+        self.opt_c = make_optimizer(cfg, list(self.critic.parameters()), cfg.lr_critic, self.device)
+        self.ema = None
+        if cfg.ema:
+            from timm.utils import ModelEmaV3
+
+            self.ema = ModelEmaV3(self.generator, decay=cfg.ema)
+        self.generator_fn = torch.compile(self.generator) if cfg.compile else self.generator
+        self.critic_fn = torch.compile(self.critic) if cfg.compile else self.critic
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        self.cuda_rng = self.device.type == "cuda"
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def plugin_versions(self) -> dict[str, dict[str, str]]:
+        specs = {"loss": self.cfg.loss, "data": self.cfg.data, "generator": self.cfg.generator, "critic": self.cfg.critic}
+        specs.update({f"constraint.{i}": s for i, s in enumerate(self.cfg.constraints)})
+        kinds = {"data": "dataset"}
+        out = {}
+        for role, spec in specs.items():
+            info = plugin_info(kinds.get(role, role.split(".")[0]), spec.name)
+            out[role] = {"name": info.name, "distribution": info.distribution, "version": info.version}
+        return out
+
+    def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors = {**module_tensors("generator", self.generator), **module_tensors("critic", self.critic)}
+        if self.ema is not None:
+            tensors.update(module_tensors("ema", self.ema.module))
+        meta = {}
+        for name, opt in (("optimizer_generator", self.opt_g), ("optimizer_critic", self.opt_c)):
+            opt_tensors, meta[name] = optimizer_tensors(name, opt)
+            tensors.update(opt_tensors)
+        tensors["rng.cpu"] = torch.get_rng_state()
+        if self.cuda_rng:
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        return tensors, meta
+
+    def save_checkpoint(self) -> Path:
+        tensors, meta = self.state_tensors()
+        metadata = {
+            "format": CHECKPOINT,
+            "step": str(self.step),
+            "config": self.cfg.model_dump_json(),
+            "ganzoo_version": __version__,
+            "plugins": self.plugin_versions(),
+            **meta,
+        }
+        path = save_tensors(self.run_dir / "checkpoints" / f"step-{self.step:07d}.safetensors", tensors, metadata)
+        for old in checkpoints_in(self.run_dir)[: -self.cfg.keep_checkpoints]:
+            old.unlink()
+        return path
+
+    def load_checkpoint(self, path: Path, metadata: dict[str, str]) -> None:
+        tensors = read_tensors(path, self.device)
+        load_module(self.generator, "generator", tensors, path)
+        load_module(self.critic, "critic", tensors, path)
+        if self.ema is not None:
+            load_module(self.ema.module, "ema", tensors, path)
+        for name, opt in (("optimizer_generator", self.opt_g), ("optimizer_critic", self.opt_c)):
+            load_optimizer(opt, name, tensors, load_metadata_json(metadata, name, path), path)
+        if "rng.cpu" not in tensors or (self.cuda_rng and "rng.cuda" not in tensors):
+            raise CheckpointError(f"{path} lacks the RNG state tensors")
+        torch.set_rng_state(tensors["rng.cpu"].cpu())
+        if self.cuda_rng:
+            torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
+        self.step = int(metadata["step"])
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def critic_step(self, real_stream, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        real = next(real_stream)
+        with torch.no_grad(), self.autocast:
+            fake = self.generator_fn(self.generator.latent(real.shape[0]))
+        with self.autocast:
+            real_scores = self.critic_fn(self.loss.perturb(real, progress))
+            fake_scores = self.critic_fn(self.loss.perturb(fake, progress))
+        loss = self.loss.critic_loss(real_scores.float(), fake_scores.float())
+        total = loss
+        for constraint in self.constraints:
+            penalty = constraint.penalty(self.critic_fn, real, fake)
+            if penalty is not None:
+                total = total + penalty
+        self.opt_c.zero_grad(set_to_none=True)
+        total.backward()
+        norm = grad_norm(self.critic) if log else None
+        self.opt_c.step()
+        for constraint in self.constraints:
+            constraint.after_critic_step(self.critic)
+        return loss.detach(), norm
+
+    def generator_step(self, batch_size: int, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self.critic.requires_grad_(False)  # the generator step needs no critic gradients
+        with self.autocast:
+            fake = self.generator_fn(self.generator.latent(batch_size))
+            scores = self.critic_fn(self.loss.perturb(fake, progress))
+        loss = self.loss.generator_loss(scores.float())
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic.requires_grad_(True)
+        norm = grad_norm(self.generator) if log else None
+        self.opt_g.step()
+        if self.ema is not None:
+            self.ema.update(self.generator, step=self.step)
+        return loss.detach(), norm
+
+    def sample_generator(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.generator
+
+    def picture(self, fixed_z: torch.Tensor, reference: torch.Tensor | None) -> Path:
+        generator = self.sample_generator()
+        was_training = generator.training
+        generator.eval()
+        with torch.no_grad():
+            fake = generator(fixed_z)
+        generator.train(was_training)
+        path = self.run_dir / "samples" / f"step-{self.step:07d}.png"
+        return save_samples(path, fake, reference, title=f"{self.cfg.loss} - step {self.step}")
+
+    def run(self) -> TrainResult:
+        cfg, device = self.cfg, self.device
+        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        atomic_write(self.run_dir / "config.json", lambda tmp: tmp.write_text(self.cfg.model_dump_json(indent=2)))
+        metrics_path = self.run_dir / "metrics.jsonl"
+        self.truncate_metrics(metrics_path)
+
+        # Fixed z and reference points for pictures, drawn without touching the training RNG.
+        with torch.random.fork_rng(devices=[device] if self.cuda_rng else []):
+            torch.manual_seed(cfg.seed + 1)
+            fixed_z = self.generator.latent(64 if len(self.plan.sample_shape) != 1 else 1000)
+            reference = next(self.data.batches(1000, device)) if self.plan.sample_shape == (2,) else None
+
+        stream = self.data.batches(cfg.batch_size, device)
+        bar = self.progress_bar()
+        last: dict[str, float] = {}
+        samples_path = None
+        interval_start, interval_steps = time.perf_counter(), 0
+        stop = _StopFlag()
+        with stop.installed(), metrics_path.open("a") as log_file:
+            while self.step < cfg.steps and not stop.raised:
+                progress = self.step / cfg.steps
+                log = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
+                for _ in range(critic_steps(self.step, cfg)):
+                    critic_loss, critic_norm = self.critic_step(stream, progress, log)
+                generator_loss, generator_norm = self.generator_step(cfg.batch_size, progress, log)
+                self.step += 1
+                interval_steps += 1
+                bar.update(1)
+                checkpoint_due = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+                if log or checkpoint_due:
+                    # The only host-device sync: losses are read back when logged.
+                    values = torch.stack([critic_loss, generator_loss]).tolist()
+                    self.check_finite(values)
+                if log:
+                    now = time.perf_counter()
+                    last = self.record(values, critic_norm, generator_norm, (now - interval_start) / interval_steps)
+                    log_file.write(json.dumps(last) + "\n")
+                    log_file.flush()
+                    bar.set_postfix({k: f"{last[k]:.4g}" for k in ("critic_loss", "generator_loss", "wasserstein") if k in last})
+                    interval_start, interval_steps = now, 0
+                if self.step % cfg.sample_every == 0 or self.step == cfg.steps:
+                    samples_path = self.picture(fixed_z, reference)
+                if checkpoint_due:
+                    self.save_checkpoint()
+        bar.close()
+        if stop.raised:
+            self.save_checkpoint()
+            raise KeyboardInterrupt(f"interrupted at step {self.step}; resume with --resume {self.run_dir}")
+        generator_path = self.export()
+        return TrainResult(self.run_dir, generator_path, samples_path, self.step, last)
+
+    def record(self, values: list[float], critic_norm, generator_norm, seconds: float) -> dict[str, float]:
+        critic_loss, generator_loss = values
+        norms = torch.stack([critic_norm.to("cpu"), generator_norm.to("cpu")]).tolist()
+        row = {"step": self.step, "critic_loss": critic_loss, "generator_loss": generator_loss}
+        if self.loss.estimates_wasserstein:
+            row["wasserstein"] = -critic_loss
+        row.update({"grad_norm_critic": norms[0], "grad_norm_generator": norms[1], "sec_per_step": seconds})
+        return row
+
+    def check_finite(self, values: list[float]) -> None:
+        if all(math.isfinite(v) for v in values):
+            return
+        saved = checkpoints_in(self.run_dir)
+        kept = f"the last good checkpoint is {saved[-1]}" if saved else "no checkpoint was written yet"
+        raise TrainingError(
+            f"training diverged at step {self.step}: critic loss {values[0]}, generator loss {values[1]}; {kept}"
+        )
+
+    def truncate_metrics(self, path: Path) -> None:
+        """On resume, drop records the interrupted run logged after its last checkpoint."""
+        if not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
+        atomic_write(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)))
+
+    def progress_bar(self):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.cfg.steps, initial=self.step, disable=self.quiet, desc=str(self.cfg.loss), unit="step")
+
+    def export(self) -> Path:
+        extra = {"trained": {"loss": str(self.cfg.loss), "data": str(self.cfg.data), "steps": self.step}}
+        spec = self.cfg.generator.name
+        return save_generator(self.sample_generator(), self.run_dir / "generator.safetensors", spec, extra)
+
+
+def train(
+    config: TrainConfig | dict[str, Any] | None = None, *, resume: str | Path | None = None, quiet: bool = False
+) -> TrainResult:
+    """Train a GAN. `config` is a TrainConfig or a dict of its fields; with `resume`, a run folder
+    whose newest checkpoint is continued, `config` then overriding the saved settings."""
+    if resume is None:
+        if config is None:
+            raise ConfigError("train needs a config (at least a loss) or a run folder to resume")
+        run_plan = plan(config)
+        run_dir = Path(run_plan.config.out) if run_plan.config.out else default_run_dir(run_plan.config)
+        if checkpoints_in(run_dir):
+            raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
+        trainer = Trainer(run_plan, run_dir, quiet)
+    else:
+        run_dir = Path(resume)
+        saved = checkpoints_in(run_dir)
+        if not saved:
+            raise CheckpointError(f"{run_dir} holds no checkpoint to resume (looked for checkpoints/step-*.safetensors)")
+        metadata = read_metadata(saved[-1], CHECKPOINT)
+        overrides = config.model_dump(exclude_unset=True) if isinstance(config, TrainConfig) else dict(config or {})
+        base = load_metadata_json(metadata, "config", saved[-1])
+        run_plan = plan({**base, **overrides, "out": str(run_dir)})
+        trainer = Trainer(run_plan, run_dir, quiet)
+        trainer.load_checkpoint(saved[-1], metadata)
+    return trainer.run()

@@ -1,0 +1,60 @@
+"""Pictures a person looks at: image grids and 2-D scatter plots, written atomically as PNG."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .checkpoint import atomic_write
+
+
+def image_grid(images: torch.Tensor, columns: int = 8, min_cell: int = 48) -> Image.Image:
+    """(N, C, H, W) in [-1, 1] -> one RGB or greyscale picture, small images upscaled (nearest)."""
+    images = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    n, channels, height, width = images.shape
+    columns = min(columns, n)
+    rows = math.ceil(n / columns)
+    pad = 2
+    grid = torch.full((channels, rows * (height + pad) + pad, columns * (width + pad) + pad), 255, dtype=torch.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, columns)
+        top, left = pad + r * (height + pad), pad + c * (width + pad)
+        grid[:, top : top + height, left : left + width] = image
+    array = grid.permute(1, 2, 0).squeeze(-1).numpy()
+    picture = Image.fromarray(array, mode="L" if channels == 1 else "RGB")
+    scale = max(1, math.ceil(min_cell / height))
+    return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+
+
+def save_scatter(path: Path, fake: torch.Tensor, reference: torch.Tensor | None, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    if reference is not None:
+        ref = reference.detach().float().cpu().numpy()
+        ax.scatter(ref[:, 0], ref[:, 1], s=4, c="0.6", label="real")
+    points = fake.detach().float().cpu().numpy()
+    ax.scatter(points[:, 0], points[:, 1], s=4, c="tab:orange", alpha=0.7, label="generated")
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right", fontsize=8, markerscale=3)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return path
+
+
+def save_samples(path: Path, fake: torch.Tensor, reference: torch.Tensor | None = None, title: str = "") -> Path | None:
+    """A scatter plot for 2-D points, an image grid for (C, H, W) images; None for other shapes."""
+    if fake.ndim == 2 and fake.shape[1] == 2:
+        return save_scatter(path, fake, reference, title)
+    if fake.ndim == 4 and fake.shape[1] in (1, 3):
+        grid = image_grid(fake)
+        return atomic_write(path, lambda tmp: grid.save(tmp, format="PNG"))
+    return None
