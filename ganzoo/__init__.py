@@ -22,7 +22,7 @@ _PUBLIC = {
     ],
     "ganzoo.errors": [
         "GanzooError", "UsageError", "ConfigError", "PluginNotFound", "AmbiguousPlugin",
-        "BrokenPlugin", "CheckpointError", "TrainingError",
+        "BrokenPlugin", "CheckpointError", "TrainingError", "Interrupted",
     ],
     "ganzoo.config": ["TrainConfig", "PluginSpec"],
     "ganzoo.loop": ["train", "TrainResult"],

@@ -143,9 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
-    except KeyboardInterrupt as exc:
-        click.echo(f"ganzoo: {exc or 'interrupted'}", err=True)
-        return 130
     except GanzooError as exc:
         if debug:
             raise

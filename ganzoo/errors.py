@@ -35,3 +35,9 @@ class CheckpointError(UsageError):
 
 class TrainingError(GanzooError):
     """Training stopped on a failure (a NaN loss, say)."""
+
+
+class Interrupted(GanzooError):
+    """Training was stopped with Ctrl-C after saving a checkpoint."""
+
+    exit_code = 130

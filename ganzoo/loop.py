@@ -30,7 +30,7 @@ from .checkpoint import (
     save_tensors,
 )
 from .config import TrainConfig, to_config
-from .errors import CheckpointError, ConfigError, TrainingError
+from .errors import CheckpointError, ConfigError, Interrupted, TrainingError
 from .pictures import save_samples
 from .registry import configure, plugin_info
 
@@ -317,7 +317,7 @@ class Trainer:
         samples_path = None
         interval_start, interval_steps = time.perf_counter(), 0
         stop = _StopFlag()
-        with stop.installed(), metrics_path.open("a") as log_file:
+        with stop.installed(), metrics_path.open("a") as log_file, contextlib.closing(bar):
             while self.step < cfg.steps and not stop.raised:
                 progress = self.step / cfg.steps
                 log = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
@@ -343,10 +343,9 @@ class Trainer:
                     samples_path = self.picture(fixed_z, reference)
                 if checkpoint_due:
                     self.save_checkpoint()
-        bar.close()
         if stop.raised:
             self.save_checkpoint()
-            raise KeyboardInterrupt(f"interrupted at step {self.step}; resume with --resume {self.run_dir}")
+            raise Interrupted(f"interrupted at step {self.step}; resume with --resume {self.run_dir}")
         generator_path = self.export()
         return TrainResult(self.run_dir, generator_path, samples_path, self.step, last)
 

@@ -19,7 +19,7 @@ class MLPGenerator(ganzoo.Generator):
 
     class Config(ganzoo.GeneratorConfig):
         latent_dim: int = Field(2, gt=0, description="size of z")
-        width: int = Field(256, gt=0, description="units per hidden layer")
+        width: int = Field(128, gt=0, description="units per hidden layer")
         depth: int = Field(3, ge=0, description="number of hidden layers")
 
     def __init__(self, config: Config) -> None:
@@ -34,7 +34,7 @@ class MLPCritic(ganzoo.Critic):
     """Fully connected ReLU critic; any sample shape (made for 2-D toy data)."""
 
     class Config(ganzoo.NetworkConfig):
-        width: int = Field(256, gt=0, description="units per hidden layer")
+        width: int = Field(128, gt=0, description="units per hidden layer")
         depth: int = Field(3, ge=0, description="number of hidden layers")
 
     def __init__(self, config: Config) -> None:

@@ -1,0 +1,31 @@
+"""The README's promises: CI runs its set-up commands, and the CLI it shows starts fast."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def setup_commands():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Set up", 1)[1]
+    return re.search(r"```bash\n(.*?)```", section, re.S).group(1).strip().splitlines()
+
+
+def test_ci_runs_exactly_the_readme_commands():
+    commands = setup_commands()
+    assert len(commands) == 2
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert all(command in ci for command in commands)
+
+
+def test_help_and_list_do_not_import_torch():
+    probe = (
+        "import sys; from ganzoo.cli import main; code = main(['--help']); "
+        "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(code)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "train" in done.stdout and "list" in done.stdout
