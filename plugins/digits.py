@@ -2,7 +2,6 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any, Literal
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field, field_validator
@@ -11,24 +10,18 @@ from torch import Tensor
 import ganzoo
 
 SIZES = (8, 16, 32)
-TRAIN_FRACTION = 0.8
-SPLIT_SEED = 0
 
 
 @cache
 def _load(size: int, split: str) -> tuple[Tensor, Tensor]:
     """(images in [-1, 1] of shape (N, 1, size, size), labels (N,)) on the CPU, read once per process."""
-    from sklearn.datasets import load_digits
+    # The split rule lives in the core, so the metrics classifier is trained and tested on the same split.
+    from ganzoo.metrics import digits_split
 
-    digits = load_digits()
-    # NumPy's legacy RandomState has a frozen stream, so the split is the same on every install.
-    order = np.random.RandomState(SPLIT_SEED).permutation(len(digits.target))
-    cut = round(TRAIN_FRACTION * len(order))
-    keep = {"all": np.arange(len(order)), "train": order[:cut], "test": order[cut:]}[split]
-    images = torch.tensor(digits.images[keep], dtype=torch.float32).unsqueeze(1) / 8 - 1  # [0, 16] -> [-1, 1]
+    images, labels = digits_split(split)
     if size != images.shape[-1]:
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
-    return images, torch.tensor(digits.target[keep])
+    return images, labels
 
 
 class Digits(ganzoo.Dataset):
