@@ -22,7 +22,6 @@ import numpy as np
 import scipy.linalg
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 from torch import Tensor, nn
 
@@ -87,11 +86,9 @@ def _as_points(x: Tensor | np.ndarray) -> np.ndarray:
 def wasserstein1(x: Tensor | np.ndarray, y: Tensor | np.ndarray) -> float:
     """Exact Wasserstein-1 distance between two equal-size point clouds with uniform weights.
 
-    Optimal transport between n and n equally weighted points is an assignment problem
-    (an optimal plan can be taken to be a permutation), solved exactly on the Euclidean
-    cost matrix in float64. The solver is O(n^3) in the worst case: at n = 2000 it takes
-    about a second when the clouds overlap (a good generator against real data) and
-    10-20 s of one CPU core when they are far apart or one has collapsed onto a point.
+    Solved exactly on the Euclidean cost matrix in float64 by POT's network simplex
+    (`ot.emd2`). At n = 2000 that takes about 2 s of one CPU core even when one cloud has
+    collapsed onto a point, where scipy's assignment solver took 20 s for the same value.
     """
     x, y = _as_points(x), _as_points(y)
     if len(x) != len(y):
@@ -100,9 +97,10 @@ def wasserstein1(x: Tensor | np.ndarray, y: Tensor | np.ndarray) -> float:
         raise ValueError(f"wasserstein1 needs points of one dimension, got {x.shape[1]} and {y.shape[1]}")
     if len(x) == 0:
         raise ValueError("wasserstein1 needs at least one point")
-    cost = cdist(x, y)
-    rows, cols = linear_sum_assignment(cost)
-    return float(cost[rows, cols].mean())
+    import ot  # POT: imported here, only the toy metrics need it
+
+    weights = np.full(len(x), 1.0 / len(x))
+    return float(ot.emd2(weights, weights, cdist(x, y), numItermax=10**8))
 
 
 def frechet_distance(feats_a: Tensor | np.ndarray, feats_b: Tensor | np.ndarray) -> float:
