@@ -1,0 +1,130 @@
+"""How much does the shared loop cost over a plain hand-written PyTorch loop?
+
+Both train WGAN with weight clipping on the same networks, data, losses and hyperparameters
+(RMSProp, lr 5e-5, c = 0.01, n_critic 5, no early boost so every step does the same work).
+They alternate in one process, and the script prints the median seconds per generator step
+of each and their ratio (loop / plain):
+
+    python scripts/bench_loop.py                 # both cases, CPU and (when present) CUDA
+    python scripts/bench_loop.py --case mlp-ring8 --device cpu --steps 300 --rounds 5
+
+The shared loop's time is its own `sec_per_step` log, taken between log steps after a warm-up
+interval; the plain loop is timed over the same number of steps after the same warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+
+import torch
+
+import ganzoo
+
+CASES = {
+    "mlp-ring8": {"data": "ring8", "generator": "mlp", "critic": "mlp", "batch_size": 256},
+    "dcgan-digits32": {"data": "digits:size=32", "generator": "dcgan", "critic": "dcgan", "batch_size": 64},
+}
+C, LR, N_CRITIC = 0.01, 5e-5, 5
+
+
+def loop_seconds_per_step(case: dict, device: str, steps: int, warmup: int) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        result = ganzoo.train(
+            {
+                **case,
+                "loss": "wgan",
+                "constraints": ["clip"],
+                "n_critic": N_CRITIC,
+                "critic_boost": 0,
+                "steps": warmup + steps,
+                "log_every": warmup,
+                "sample_every": 10**9,
+                "checkpoint_every": 10**9,
+                "device": device,
+                "out": out,
+            },
+            quiet=True,
+        )
+        records = (result.run_dir / "metrics.jsonl").read_text().splitlines()
+    timed = [json.loads(r) for r in records[1:]]  # the first interval is the warm-up
+    return sum(r["sec_per_step"] for r in timed) / len(timed)
+
+
+def plain_seconds_per_step(case: dict, device: str, steps: int, warmup: int) -> float:
+    """The loop a researcher writes by hand: same networks and data, no framework."""
+    dev = torch.device(device)
+    data_name, _, options = case["data"].partition(":")
+    data = ganzoo.create_dataset(data_name, **dict(o.split("=") for o in options.split(",") if o))
+    shape = data.sample_shape
+    torch.manual_seed(0)
+    G = ganzoo.create_generator(case["generator"], sample_shape=shape).to(dev)
+    D = ganzoo.create_critic(case["critic"], sample_shape=shape).to(dev)
+    if dev.type == "cuda" and len(shape) == 3:
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+    opt_g = torch.optim.RMSprop(G.parameters(), lr=LR, foreach=True)
+    opt_d = torch.optim.RMSprop(D.parameters(), lr=LR, foreach=True)
+    stream = data.batches(case["batch_size"], dev)
+    batch = case["batch_size"]
+    d_params = list(D.parameters())
+
+    def step() -> torch.Tensor:
+        for _ in range(N_CRITIC):
+            real = next(stream)
+            with torch.no_grad():
+                fake = G(torch.randn(batch, G.latent_dim, device=dev))
+            loss_d = D(fake).mean() - D(real).mean()
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            with torch.no_grad():
+                torch._foreach_clamp_min_(d_params, -C)
+                torch._foreach_clamp_max_(d_params, C)
+        D.requires_grad_(False)
+        loss_g = -D(G(torch.randn(batch, G.latent_dim, device=dev))).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        D.requires_grad_(True)
+        opt_g.step()
+        return loss_g
+
+    for _ in range(warmup):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        last = step()
+    last.item()  # one sync at the end, as the shared loop syncs at its log steps
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=[*CASES, "all"], default="all")
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    parser.add_argument("--steps", type=int, default=200, help="timed generator steps per measurement")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the two loops")
+    args = parser.parse_args()
+    cases = list(CASES) if args.case == "all" else [args.case]
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, devices: {', '.join(devices)}")
+    print(f"{'case':<16}{'device':<8}{'loop s/step':>14}{'plain s/step':>14}{'loop/plain':>12}")
+    for device in devices:
+        for name in cases:
+            loop_times, plain_times = [], []
+            for _ in range(args.rounds):  # alternate, so drifts in machine load hit both
+                loop_times.append(loop_seconds_per_step(CASES[name], device, args.steps, args.warmup))
+                plain_times.append(plain_seconds_per_step(CASES[name], device, args.steps, args.warmup))
+            loop_s, plain_s = statistics.median(loop_times), statistics.median(plain_times)
+            print(f"{name:<16}{device:<8}{loop_s:>14.5f}{plain_s:>14.5f}{loop_s / plain_s:>12.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

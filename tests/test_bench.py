@@ -1,0 +1,16 @@
+"""The loop benchmark runs and prints its ratio (speed itself is measured by running the script)."""
+
+import runpy
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_loop.py"
+
+
+def test_bench_loop_prints_a_ratio_for_each_case(monkeypatch, capsys):
+    args = ["--device", "cpu", "--steps", "2", "--warmup", "1", "--rounds", "1"]
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), *args])
+    runpy.run_path(str(SCRIPT), run_name="__main__")
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("mlp", "dcgan"))]
+    assert [row[0] for row in rows] == ["mlp-ring8", "dcgan-digits32"]
+    assert all(float(row[-1]) > 0 for row in rows)
