@@ -28,6 +28,7 @@ _PUBLIC = {
     "ganzoo.loop": ["train", "TrainResult"],
     "ganzoo.checkpoint": ["load_generator", "save_generator"],
     "ganzoo.zoo": ["list_pretrained", "load_pretrained", "ModelCard"],
+    "ganzoo.metrics": ["digits_split"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_WHERE) + ["__version__"]

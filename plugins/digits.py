@@ -16,9 +16,7 @@ SIZES = (8, 16, 32)
 def _load(size: int, split: str) -> tuple[Tensor, Tensor]:
     """(images in [-1, 1] of shape (N, 1, size, size), labels (N,)) on the CPU, read once per process."""
     # The split rule lives in the core, so the metrics classifier is trained and tested on the same split.
-    from ganzoo.metrics import digits_split
-
-    images, labels = digits_split(split)
+    images, labels = ganzoo.digits_split(split)
     if size != images.shape[-1]:
         images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
     return images, labels
