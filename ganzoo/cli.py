@@ -24,21 +24,69 @@ def cli(debug: bool) -> None:
 
 @cli.command("list")
 @click.argument("kind", required=False, type=click.Choice(KINDS))
-def list_command(kind: str | None) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Also list each plugin's options.")
+def list_command(kind: str | None, verbose: bool) -> None:
     """List installed plugins (of one KIND, or all) with their distribution and status."""
     from .registry import list_plugins
 
+    plugins = list_plugins(kind)
     rows = [
         (p.kind, p.name, p.distribution, p.version, p.status, p.reason if p.status != "ok" else p.summary)
-        for p in list_plugins(kind)
+        for p in plugins
     ]
     if not rows:
         click.echo("no plugins installed" + (f" of kind {kind}" if kind else ""))
         return
     header = ("KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
-    for row in [header, *rows]:
+    click.echo("  ".join(str(v).ljust(w) for v, w in zip(header, widths)) + "  " + header[5])
+    for plugin, row in zip(plugins, rows):
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + row[5])
+        for line in option_lines(plugin.options) if verbose else []:
+            click.echo("    " + line)
+
+
+def option_lines(options) -> list[str]:
+    """One aligned line per option: name, type and bounds, default, description."""
+    rows = [
+        (o.name, f"{o.type} {o.bounds}".strip(), "required" if o.required else f"default {o.default!r}", o.description)
+        for o in options
+    ]
+    widths = [max((len(r[i]) for r in rows), default=0) for i in range(3)]
+    return [("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + r[3]).rstrip() for r in rows]
+
+
+@cli.command()
+@click.argument("kind")
+@click.argument("name")
+def show(kind: str, name: str) -> None:
+    """Show one plugin of KIND (loss, constraint, generator, critic, dataset): summary, origin, options."""
+    from .registry import plugin_info
+
+    info = plugin_info(kind, name)
+    click.echo(f"{info.kind} {info.name}: {info.summary}")
+    click.echo(f"distribution: {info.distribution} {info.version}")
+    click.echo("options:" if info.options else "options: none")
+    for line in option_lines(info.options):
+        click.echo("  " + line)
+
+
+@cli.group()
+def plugin() -> None:
+    """Write your own plugins (see docs/plugins.md)."""
+
+
+@plugin.command("new")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(KINDS), help="What the plugin is.")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), help="Folder to create [default: ./ganzoo-NAME].")
+def plugin_new(name: str, kind: str, directory: str | None) -> None:
+    """Write a pip-installable plugin distribution: a working plugin of KIND and its test."""
+    from .scaffold import new_plugin
+
+    target = new_plugin(name, kind, directory)
+    click.echo(f"wrote {target}: the {kind} '{name}' and its test; try it with")
+    click.echo(f"  pip install -e {target} && pytest -q {target}")
 
 
 def _spec_option(name: str, help_: str, **kw: Any):

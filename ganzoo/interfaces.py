@@ -53,6 +53,9 @@ class _Plugin:
     """Shared by every kind: a validated Config instance is the only constructor argument."""
 
     Config: ClassVar[type[Config]] = Config
+    #: The plugin API versions a plugin works with, e.g. ">=1,<2"; None: any. Outside it the
+    #: registry lists the plugin as broken instead of letting it fail mid-run.
+    plugin_api: ClassVar[str | None] = None
 
     def _init_config(self, config: Config | None) -> None:
         self.config = config if config is not None else type(self).Config()

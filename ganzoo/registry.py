@@ -9,8 +9,10 @@ from __future__ import annotations
 import difflib
 import importlib.metadata as md
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from .errors import AmbiguousPlugin, BrokenPlugin, ConfigError, PluginNotFound
 
@@ -27,6 +29,22 @@ ZOO_GROUP = "ganzoo.zoo"
 PLUGIN_API_VERSION = 1
 
 
+#: Config fields the loop fills in from the data; they are not a user's options.
+SET_BY_LOOP = ("sample_shape",)
+
+
+@dataclass(frozen=True)
+class PluginOption:
+    """One option of a plugin, read from its pydantic Config."""
+
+    name: str
+    type: str  # readable, e.g. "float" or "'minimax' | 'nonsaturating'"
+    required: bool
+    default: Any  # None when required
+    bounds: str  # e.g. "> 0" or ">= 0, < 1"; empty when unbounded
+    description: str
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     """One installed plugin as `list_plugins` reports it."""
@@ -38,6 +56,7 @@ class PluginInfo:
     summary: str = ""
     status: str = "ok"  # ok | broken | ambiguous
     reason: str = ""
+    options: tuple[PluginOption, ...] = ()  # known only for a plugin that loads
 
     @property
     def qualified_name(self) -> str:
@@ -51,6 +70,10 @@ class _Entry:
     distribution: str
     version: str
     ep: md.EntryPoint
+
+
+#: anything with `name` and `distribution` attributes: an entry point, a model card, ...
+Offered = TypeVar("Offered")
 
 
 def _normalise(dist: str) -> str:
@@ -77,7 +100,14 @@ def entries(kind: str, group: str | None = None) -> list[_Entry]:
 
 def _resolve(kind: str, name: str) -> _Entry:
     _check_kind(kind)
-    found = entries(kind)
+    return pick(kind, name, entries(kind))
+
+
+def pick(what: str, name: str, found: Sequence[Offered]) -> Offered:
+    """The one item of `found` called `name`, or `DIST/NAME` to choose among distributions.
+
+    Shared by plugins and the pretrained zoo: `what` names the kind of thing in messages.
+    """
     dist, _, bare = name.rpartition("/")
     matches = [e for e in found if e.name == bare and (not dist or _normalise(e.distribution) == _normalise(dist))]
     if len(matches) == 1:
@@ -85,7 +115,7 @@ def _resolve(kind: str, name: str) -> _Entry:
     if matches:
         providers = ", ".join(e.distribution for e in matches)
         raise AmbiguousPlugin(
-            f"{kind} '{bare}' is offered by several distributions ({providers}); "
+            f"{what} '{bare}' is offered by several distributions ({providers}); "
             f"pick one as DIST/NAME, e.g. '{matches[0].distribution}/{bare}'"
         )
     names = sorted({e.name for e in found})
@@ -93,7 +123,7 @@ def _resolve(kind: str, name: str) -> _Entry:
     suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
     installed = ", ".join(names) if names else "none"
     where = f" from distribution '{dist}'" if dist else ""
-    raise PluginNotFound(f"no {kind} named '{bare}'{where}{suggestion} (installed: {installed})")
+    raise PluginNotFound(f"no {what} named '{bare}'{where}{suggestion} (installed: {installed})")
 
 
 def _base_class(kind: str) -> type:
@@ -128,6 +158,10 @@ def _load(entry: _Entry) -> type:
         obj = entry.ep.load()
     except Exception as exc:
         raise BrokenPlugin(f"{label} is broken: importing {entry.ep.value} failed: {type(exc).__name__}: {exc}") from exc
+    # The API range comes first: a plugin for another API version fails the other checks for that reason.
+    reason = _supports_api(obj)
+    if reason:
+        raise BrokenPlugin(f"{label} is broken: {reason}")
     base = _base_class(entry.kind)
     if not (isinstance(obj, type) and issubclass(obj, base)):
         raise BrokenPlugin(f"{label} is broken: {entry.ep.value} is not a subclass of ganzoo.{base.__name__}")
@@ -135,15 +169,52 @@ def _load(entry: _Entry) -> type:
     config_base = _config_base(entry.kind)
     if not (isinstance(config, type) and issubclass(config, config_base)):
         raise BrokenPlugin(f"{label} is broken: its Config is not a subclass of ganzoo.{config_base.__name__}")
-    reason = _supports_api(obj)
-    if reason:
-        raise BrokenPlugin(f"{label} is broken: {reason}")
     return obj
 
 
 def _summary(cls: type) -> str:
     doc = (cls.__doc__ or "").strip()
     return doc.splitlines()[0] if doc else ""
+
+
+#: pydantic's constraint metadata (annotated_types) attribute -> how `ganzoo show` writes it
+_BOUNDS = {
+    "gt": ">", "ge": ">=", "lt": "<", "le": "<=",
+    "min_length": "length >=", "max_length": "length <=", "multiple_of": "multiple of",
+}  # fmt: skip
+
+
+def _type_name(annotation: Any) -> str:
+    """`float`, `Path | None`, `'minimax' | 'nonsaturating'`: a type as a user would write it."""
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return " | ".join(repr(value) for value in get_args(annotation))
+    if origin in (Union, UnionType):
+        return " | ".join(_type_name(arg) for arg in get_args(annotation))
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, type) and origin is None:
+        return annotation.__name__
+    return repr(annotation).replace("typing.", "")
+
+
+def plugin_options(cls: type) -> tuple[PluginOption, ...]:
+    """The options a user can set on a plugin class, from its Config's fields, in declaration order."""
+    options = []
+    for name, field in cls.Config.model_fields.items():
+        if name in SET_BY_LOOP:
+            continue
+        bounds = [
+            f"{op} {getattr(item, attr)}"
+            for item in field.metadata
+            for attr, op in _BOUNDS.items()
+            if getattr(item, attr, None) is not None
+        ]
+        required = field.is_required()
+        default = None if required else field.get_default(call_default_factory=True)
+        type_name, description = _type_name(field.annotation), field.description or ""
+        options.append(PluginOption(name, type_name, required, default, ", ".join(bounds), description))
+    return tuple(options)
 
 
 def get_class(kind: str, name: str) -> type:
@@ -153,7 +224,8 @@ def get_class(kind: str, name: str) -> type:
 
 def plugin_info(kind: str, name: str) -> PluginInfo:
     entry = _resolve(kind, name)
-    return PluginInfo(entry.name, kind, entry.distribution, entry.version, _summary(_load(entry)))
+    cls = _load(entry)
+    return PluginInfo(entry.name, kind, entry.distribution, entry.version, _summary(cls), options=plugin_options(cls))
 
 
 def list_plugins(kind: str | None = None) -> list[PluginInfo]:
@@ -170,11 +242,12 @@ def list_plugins(kind: str | None = None) -> list[PluginInfo]:
             except BrokenPlugin as exc:
                 infos.append(PluginInfo(**row, status="broken", reason=str(exc)))
                 continue
+            row.update(summary=_summary(cls), options=plugin_options(cls))
             if others:
                 reason = f"also offered by {', '.join(others)}; use '{entry.distribution}/{entry.name}'"
-                infos.append(PluginInfo(**row, summary=_summary(cls), status="ambiguous", reason=reason))
+                infos.append(PluginInfo(**row, status="ambiguous", reason=reason))
             else:
-                infos.append(PluginInfo(**row, summary=_summary(cls)))
+                infos.append(PluginInfo(**row))
     return infos
 
 
@@ -184,7 +257,7 @@ def describe_error(kind: str, name: str, cls: type, error: Any) -> str:
     for item in error.errors():
         option = ".".join(str(p) for p in item["loc"]) or "options"
         if item["type"] == "extra_forbidden":
-            allowed = ", ".join(f for f in cls.Config.model_fields if f not in ("sample_shape",)) or "none"
+            allowed = ", ".join(option.name for option in plugin_options(cls)) or "none"
             parts.append(f"unknown option '{option}' (allowed: {allowed})")
         elif item["type"] == "missing":
             parts.append(f"option '{option}' is required")

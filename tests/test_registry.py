@@ -6,6 +6,7 @@ import torch
 
 import ganzoo
 import ganzoo.registry
+from ganzoo.cli import main
 from ganzoo.testing import temporary_distribution
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +64,8 @@ BROKEN = {
     "not a class": ("def Hinge(): pass\n", "not a subclass of ganzoo.Loss"),
     "config not pydantic": ("import ganzoo\nclass Hinge(ganzoo.Loss): Config = dict\n", "Config is not a subclass"),
     "unsupported plugin api": (HINGE + "        plugin_api = '>=2'\n", "needs plugin API >=2"),
+    "api checked first": ("import ganzoo\nclass Hinge(ganzoo.Constraint): plugin_api = '>=2'\n", "needs plugin API >=2"),
+    "api not a range": (HINGE + "        plugin_api = 'one'\n", "plugin_api 'one' is not a version range"),
 }  # fmt: skip
 
 
@@ -79,6 +82,13 @@ def test_a_broken_plugin_is_listed_with_a_reason_and_raises_when_asked_for(tmp_p
             ganzoo.create_loss("hinge")
     if case in ("import error", "error at import"):
         assert isinstance(caught.value.__cause__, (ImportError, RuntimeError))
+
+
+def test_a_plugin_within_its_declared_api_range_works(tmp_path):
+    declared = f">={ganzoo.PLUGIN_API_VERSION},<{ganzoo.PLUGIN_API_VERSION + 1}"
+    with extra_loss(tmp_path, "hinge", HINGE + f"        plugin_api = '{declared}'\n"):
+        assert [info.status for info in listed("loss", "hinge")] == ["ok"]
+        assert ganzoo.create_loss("hinge").config.margin == 1.0
 
 
 def test_a_name_clash_with_a_built_in_is_never_settled_silently(tmp_path):
@@ -158,3 +168,47 @@ def test_plugins_import_only_the_public_core():
     for path in sorted((ROOT / "plugins").glob("*.py")):
         private = [m for m in imported_modules(path) if m.split(".")[0] == "ganzoo" and m != "ganzoo"]
         assert not private, f"{path.name} imports {private}"
+
+
+# -- a plugin's options, for `ganzoo list --verbose` and `ganzoo show` -----------------------------
+
+
+def test_options_come_from_the_config_with_types_defaults_bounds_and_descriptions():
+    sigma = next(option for option in ganzoo.plugin_info("loss", "instance-noise").options if option.name == "sigma")
+    assert (sigma.type, sigma.required, sigma.default, sigma.bounds) == ("float", False, 0.1, ">= 0")
+    assert sigma.description == "noise std at the start of the run"
+    base = ganzoo.plugin_info("loss", "instance-noise").options[0]
+    assert (base.name, base.type) == ("base", "'minimax' | 'nonsaturating'")
+    path = ganzoo.plugin_info("dataset", "folder").options[0]
+    assert (path.name, path.required, path.default) == ("path", True, None)
+    # The loop sets sample_shape from the data: it is nobody's option.
+    assert [o.name for o in ganzoo.plugin_info("generator", "mlp").options] == ["latent_dim", "width", "depth"]
+    assert ganzoo.plugin_info("loss", "wgan").options == ()
+
+
+def test_list_verbose_prints_each_plugins_options(capsys):
+    assert main(["list", "constraint", "--verbose"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    clip = next(i for i, line in enumerate(lines) if line.split()[:3] == ["constraint", "clip", "ganzoo"])
+    assert lines[clip + 1].split() == ["c", "float", ">", "0", "default", "0.01", "clipping", "bound"]
+
+
+def test_show_prints_summary_origin_and_options(capsys):
+    assert main(["show", "loss", "instance-noise"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "loss instance-noise: " + ganzoo.plugin_info("loss", "instance-noise").summary
+    assert out[1] == f"distribution: ganzoo {ganzoo.__version__}"
+    assert out[2] == "options:"
+    assert out[3].split()[:3] == ["base", "'minimax'", "|"] and "default 'nonsaturating'" in out[3]
+    assert main(["show", "loss", "wgan"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "options: none"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["losses", "wgan"], "unknown plugin kind 'losses'"), (["loss", "wgna"], "no loss named 'wgna'")],
+)
+def test_show_of_an_unknown_kind_or_name_is_one_line_and_exit_2(capsys, args, needle):
+    assert main(["show", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
