@@ -7,6 +7,7 @@ import json
 import math
 import signal
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig, to_config
 from .errors import CheckpointError, ConfigError, Interrupted, TrainingError
+from .interfaces import Constraint, Loss
 from .pictures import save_samples
 from .registry import configure, plugin_info
 
@@ -107,6 +109,31 @@ def critic_steps(step: int, cfg: TrainConfig) -> int:
     """n_critic, or the boosted count early on and every so often (the WGAN reference schedule)."""
     boosted = step < cfg.critic_boost_first or step % cfg.critic_boost_every == 0
     return cfg.critic_boost if cfg.critic_boost and boosted else cfg.n_critic
+
+
+def critic_objective(
+    loss: Loss,
+    constraints: Sequence[Constraint],
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    progress: float,
+    autocast: contextlib.AbstractContextManager = contextlib.nullcontext(),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the loss's critic objective, that plus every constraint's penalty): what one critic step minimises.
+
+    Scores are computed under `autocast` and read in float32; penalties get the raw batches, in full precision.
+    """
+    with autocast:
+        real_scores = critic(loss.perturb(real, progress))
+        fake_scores = critic(loss.perturb(fake, progress))
+    value = loss.critic_loss(real_scores.float(), fake_scores.float())
+    total = value
+    for constraint in constraints:
+        penalty = constraint.penalty(critic, real, fake)
+        if penalty is not None:
+            total = total + penalty
+    return value, total
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -253,15 +280,7 @@ class Trainer:
         real = next(real_stream)
         with torch.no_grad(), self.autocast:
             fake = self.generator_fn(self.generator.latent(real.shape[0]))
-        with self.autocast:
-            real_scores = self.critic_fn(self.loss.perturb(real, progress))
-            fake_scores = self.critic_fn(self.loss.perturb(fake, progress))
-        loss = self.loss.critic_loss(real_scores.float(), fake_scores.float())
-        total = loss
-        for constraint in self.constraints:
-            penalty = constraint.penalty(self.critic_fn, real, fake)
-            if penalty is not None:
-                total = total + penalty
+        loss, total = critic_objective(self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast)
         self.opt_c.zero_grad(set_to_none=True)
         total.backward()
         norm = grad_norm(self.critic) if log else None

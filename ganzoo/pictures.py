@@ -30,12 +30,7 @@ def image_grid(images: torch.Tensor, columns: int = 8, min_cell: int = 48) -> Im
 
 
 def save_scatter(path: Path, fake: torch.Tensor, reference: torch.Tensor | None, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    fig, ax = new_figure(figsize=(5, 5))
     if reference is not None:
         ref = reference.detach().float().cpu().numpy()
         ax.scatter(ref[:, 0], ref[:, 1], s=4, c="0.6", label="real")
@@ -44,6 +39,23 @@ def save_scatter(path: Path, fake: torch.Tensor, reference: torch.Tensor | None,
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=8, markerscale=3)
+    return save_figure(fig, path)
+
+
+def new_figure(**subplots):
+    """`plt.subplots(**subplots)` on the file-only Agg backend: no display needed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(dpi=100, **subplots)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write a matplotlib figure as PNG, atomically, and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
