@@ -1,0 +1,96 @@
+"""Scores a generator against a dataset: what `ganzoo evaluate` prints and model cards record.
+
+2-D Gaussian mixtures (any dataset whose `describe()` gives "centres" and "std") get the
+PacGAN / VEEGAN protocol on 2,500 samples plus exact W1 on 2,000 (`metrics.evaluate_toy`);
+the digits dataset gets the digits classifier's scores (`metrics.evaluate_digits`) against
+every image of the dataset. Both draw their samples from fixed seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .config import PluginSpec
+from .errors import ConfigError, UsageError
+
+#: row labels of the metrics table; a key "X_total" is shown with "X" as "X / total"
+LABELS = {
+    "modes": "modes captured",
+    "high_quality": "high quality (%)",
+    "classes": "classes covered",
+    "kl": "KL to uniform (nats)",
+    "w1": "W1 to real data",
+    "confidence": "mean confidence",
+    "frechet": "Frechet distance",
+}
+
+
+def evaluate(generator: Any, data: str | PluginSpec, seed: int = 0) -> dict[str, Any]:
+    """The metrics of `generator` against the dataset spec `data` (e.g. "ring8", "digits:size=16")."""
+    from .metrics import evaluate_digits, evaluate_toy
+    from .registry import create_dataset
+
+    spec = parse_data(data)
+    dataset = create_dataset(spec.name, **spec.options)
+    if tuple(generator.sample_shape) != tuple(dataset.sample_shape):
+        raise UsageError(
+            f"the generator makes samples of shape {tuple(generator.sample_shape)}, but dataset '{spec}' "
+            f"has {tuple(dataset.sample_shape)}; pass the --data it was trained on"
+        )
+    facts = dataset.describe()
+    if "centres" in facts and "std" in facts:
+        return evaluate_toy(generator, facts, seed=seed)
+    if spec.name.rpartition("/")[2] == "digits":  # the classifier knows scikit-learn's digits only
+        images, _ = dataset.tensors()
+        return evaluate_digits(generator, images, seed=seed)
+    raise UsageError(f"no metrics for dataset '{spec}': ganzoo scores 2-D Gaussian mixtures and digits")
+
+
+def parse_data(data: str | PluginSpec) -> PluginSpec:
+    try:
+        return PluginSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"--data '{data}': {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+
+
+def recorded_data(name_or_file: str) -> str:
+    """The dataset a generator was trained on: from an exported file's metadata, or its model card."""
+    from .checkpoint import GENERATOR, read_metadata
+
+    path = Path(name_or_file)
+    if not path.is_file():
+        from .zoo import model_card
+
+        return model_card(name_or_file).dataset
+    trained = json.loads(read_metadata(path, GENERATOR).get("trained", "{}"))
+    if "data" not in trained:
+        raise UsageError(f"{path} does not record the data it was trained on; pass --data")
+    return trained["data"]
+
+
+def _value(value: Any) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) pairs, values rounded to 4 significant digits and counts shown as "k / K"."""
+    rows = []
+    for key, value in metrics.items():
+        if key.endswith("_total"):
+            continue
+        total = metrics.get(f"{key}_total")
+        rows.append((LABELS.get(key, key), f"{value} / {total}" if total is not None else _value(value)))
+    return rows
+
+
+def headline(metrics: dict[str, Any]) -> str:
+    """The one-line summary `ganzoo zoo list` shows."""
+    if "modes" in metrics:
+        return f"{metrics['modes']}/{metrics['modes_total']} modes, {metrics['high_quality']:.1f}% high quality"
+    if "classes" in metrics:
+        return f"{metrics['classes']}/{metrics['classes_total']} classes, Frechet {metrics['frechet']:.3g}"
+    return ", ".join(f"{label} {value}" for label, value in metric_rows(metrics)[:2])

@@ -1,0 +1,257 @@
+"""The pretrained zoo: generators found by name through `ganzoo.zoo` entry points, each with a card.
+
+A distribution contributes cards with one entry point in the `ganzoo.zoo` group that names a
+package; every sub-folder of that package holding a README.md is a card, and the folder's
+name is the model's name. The README starts with YAML front matter (Hugging Face model-card
+style) that `ModelCard` validates. The weights are a file beside the card or an https:// URL
+(http:// only for a loopback host, for tests and local mirrors), downloaded once into the
+cache; their sha256 is checked on every load.
+
+Environment: GANZOO_CACHE (cache folder; else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo)
+and GANZOO_OFFLINE=1 (never download).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.client import HTTPException
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from .errors import BrokenPlugin, CheckpointError, GanzooError, PluginNotFound
+from .registry import ZOO_GROUP, entries, pick
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+CARD_FILE = "README.md"
+DOWNLOAD_TIMEOUT_S = 60
+_CHUNK = 1 << 16
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class DownloadError(GanzooError):
+    """Weights could not be downloaded (offline, HTTP error, truncated body)."""
+
+
+class ModelCard(BaseModel):
+    """A pretrained generator's card: the validated front matter of its README.md.
+
+    `name` (the card's folder), `distribution` (the package that ships it) and `text` (the
+    whole README) come from where the card was found; everything else from its front matter,
+    which may carry more keys than ganzoo reads.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str
+    distribution: str
+    text: str
+    license: str
+    library_name: str = "ganzoo"
+    tags: list[str] = []
+    dataset: str = Field(description="the ganzoo dataset spec it was trained on, e.g. digits:size=16")
+    loss: str
+    constraints: list[str] = []
+    generator: str
+    generator_config: dict[str, Any]
+    weights: str = Field(description="a file name beside the card, or an https:// URL")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    metrics: dict[str, int | float]
+    training: dict[str, Any] = {}
+
+    _folder: Any = PrivateAttr()  # a Traversable: where the card and a local weights file live
+
+    @property
+    def objective(self) -> str:
+        """The loss and its constraints, e.g. 'wgan + clip'."""
+        return " + ".join([self.loss, *self.constraints])
+
+
+@dataclass(frozen=True)
+class _CardSource:
+    """One card folder offered by one distribution."""
+
+    name: str
+    distribution: str
+    folder: Traversable
+
+
+def _scan() -> tuple[list[_CardSource], list[str]]:
+    """Every card of every card package, and a one-line reason for each package that does not import."""
+    sources, broken = [], []
+    for entry in entries("zoo", group=ZOO_GROUP):
+        try:
+            root = resources.files(entry.ep.module)
+        except Exception as exc:  # a third party's broken package must not hide the other cards
+            broken.append(
+                f"card package '{entry.name}' from {entry.distribution} {entry.version} is broken: "
+                f"importing {entry.ep.module} failed: {type(exc).__name__}: {exc}"
+            )
+            continue
+        sources += [
+            _CardSource(folder.name, entry.distribution, folder)
+            for folder in root.iterdir()
+            if folder.is_dir() and (folder / CARD_FILE).is_file()
+        ]
+    return sorted(sources, key=lambda s: (s.name, s.distribution)), broken
+
+
+def broken_card_packages() -> list[str]:
+    """One line per installed card package that cannot be imported."""
+    return _scan()[1]
+
+
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """Names of the pretrained generators matching a shell-style pattern.
+
+    A name offered by several distributions is listed once per distribution as DIST/NAME,
+    so every returned name can be passed to `load_pretrained`.
+    """
+    sources = [s for s in _scan()[0] if fnmatch.fnmatchcase(s.name, pattern)]
+    offered = [s.name for s in sources]
+    return [f"{s.distribution}/{s.name}" if offered.count(s.name) > 1 else s.name for s in sources]
+
+
+def _front_matter(text: str, where: str) -> dict[str, Any]:
+    import yaml
+
+    head, sep, _ = text.removeprefix("---\n").partition("\n---\n")
+    if not text.startswith("---\n") or not sep:
+        raise BrokenPlugin(f"{where} does not start with YAML front matter between '---' lines")
+    try:
+        front = yaml.safe_load(head)
+    except yaml.YAMLError as exc:
+        raise BrokenPlugin(f"{where} has invalid YAML front matter: {exc}") from None
+    if not isinstance(front, dict):
+        raise BrokenPlugin(f"{where} front matter is not a mapping")
+    return front
+
+
+def model_card(name: str) -> ModelCard:
+    """The card of a pretrained generator, by name or DIST/NAME."""
+    sources, broken = _scan()
+    try:
+        source = pick("pretrained model", name, sources)
+    except PluginNotFound as exc:
+        if not broken:
+            raise
+        raise PluginNotFound(f"{exc}; also, " + "; ".join(broken)) from None
+    where = f"card '{source.name}' from {source.distribution} ({CARD_FILE})"
+    text = (source.folder / CARD_FILE).read_text(encoding="utf-8")
+    fields = {**_front_matter(text, where), "name": source.name, "distribution": source.distribution, "text": text}
+    try:
+        card = ModelCard.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"'{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
+        raise BrokenPlugin(f"{where} is invalid: {problems}") from None
+    card._folder = source.folder
+    return card
+
+
+def cache_dir() -> Path:
+    """Where downloaded weights live: $GANZOO_CACHE, else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo."""
+    if os.environ.get("GANZOO_CACHE"):
+        return Path(os.environ["GANZOO_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganzoo"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verify(path: Path, card: ModelCard, advice: str) -> None:
+    actual = _sha256(path)
+    if actual != card.sha256:
+        raise CheckpointError(
+            f"{path} has sha256 {actual}, but the card of '{card.name}' expects {card.sha256}: {advice}"
+        )
+
+
+def _check_url(url: str, card: ModelCard) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK):
+        return
+    raise BrokenPlugin(
+        f"card '{card.name}' from {card.distribution}: weights URL {url} must be https:// "
+        "(http:// only for 127.0.0.1 or localhost)"
+    )
+
+
+def _download(url: str, target: Path, card: ModelCard, quiet: bool) -> None:
+    """Fetch `url` into `target` atomically: a failure of any kind leaves no file behind."""
+    from tqdm.auto import tqdm
+
+    if os.environ.get("GANZOO_OFFLINE") == "1":
+        raise DownloadError(f"'{card.name}' needs {url}, but GANZOO_OFFLINE=1 forbids downloads (cache: {target})")
+
+    def fetch(tmp: Path) -> None:
+        digest, received = hashlib.sha256(), 0
+        try:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, tmp.open("wb") as out:
+                declared = response.headers.get("Content-Length")
+                total = int(declared) if declared else None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=card.name, disable=quiet) as bar:
+                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        bar.update(len(chunk))
+        except urllib.error.HTTPError as exc:
+            raise DownloadError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, HTTPException, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise DownloadError(f"downloading {url} failed: {reason}") from None
+        if total is not None and received != total:
+            raise DownloadError(f"downloading {url} failed: the body was cut short ({received} of {total} bytes)")
+        if digest.hexdigest() != card.sha256:
+            raise CheckpointError(
+                f"{url} has sha256 {digest.hexdigest()}, but the card of '{card.name}' expects {card.sha256}; "
+                "nothing was kept"
+            )
+
+    from .checkpoint import atomic_write
+
+    atomic_write(target, fetch)
+
+
+@contextlib.contextmanager
+def weights_file(card: ModelCard, quiet: bool = False) -> Iterator[Path]:
+    """A local path to the card's weights, downloaded if need be, its sha256 verified."""
+    if "://" not in card.weights:
+        with resources.as_file(card._folder / card.weights) as path:
+            if not path.is_file():
+                raise CheckpointError(f"{path}: no such file (the weights of '{card.name}')")
+            _verify(path, card, "the file is damaged or was replaced")
+            yield path
+        return
+    _check_url(card.weights, card)
+    path = cache_dir() / f"{card.name}-{card.sha256[:16]}.safetensors"
+    if not path.is_file():
+        _download(card.weights, path, card, quiet)
+    _verify(path, card, "the cached file is damaged; delete it to download it again")
+    yield path
+
+
+def load_pretrained(name: str, device: Any = "cpu", quiet: bool = False):
+    """A pretrained generator by name (or DIST/NAME), in eval mode, its weights verified by sha256."""
+    from .checkpoint import load_generator
+
+    card = model_card(name)
+    with weights_file(card, quiet) as path:
+        return load_generator(path, device=device)

@@ -1,0 +1,135 @@
+"""What the scripts in scripts/ share: their command line, their outputs, and README blocks.
+
+The experiments (exp_*.py) each write NAME.png, NAME.json (every number measured) and
+NAME.md (the table) under --out, and fill the README block between
+`<!-- NAME:start -->` and `<!-- NAME:end -->`. With --smoke they run a few steps of
+everything into a temporary folder and leave the README alone: the test suite runs them so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import ganzoo
+from ganzoo.checkpoint import atomic_write
+from ganzoo.diagnostics import RunCheckpoint, critic_training_trace, load_run_checkpoint
+from ganzoo.pictures import new_figure, save_figure
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+FIGURES = ROOT / "docs" / "experiments"
+
+
+def arguments(doc: str, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """Parse the options every experiment has (and those already added to `parser`)."""
+    parser = parser or argparse.ArgumentParser()
+    parser.description = doc.split("\n\n")[0]
+    parser.add_argument("--smoke", action="store_true", help="a few steps of everything, README untouched (for tests)")
+    parser.add_argument("--out", type=Path, help=f"folder for the figure and tables [default: {FIGURES.relative_to(ROOT)}]")
+    parser.add_argument("--runs", type=Path, help="folder of the training runs, reused when present [default: runs/experiments]")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything random")
+    parser.add_argument("--critic-steps", type=int, default=2000, help="critic iterations per trace")
+    parser.add_argument("--every", type=int, default=25, help="critic iterations between measurements")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="ganzoo-smoke-")) if args.smoke else None
+    args.out = args.out or (scratch if args.smoke else FIGURES)
+    args.runs = args.runs or (scratch / "runs" if args.smoke else ROOT / "runs" / "experiments")
+    torch.set_num_threads(1)  # results are bit-exact for one thread; figures say so
+    return args
+
+
+def replace_block(name: str, body: str, path: Path = README) -> None:
+    """Put `body` between the markers `<!-- name:start -->` and `<!-- name:end -->` of `path`."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = path.read_text()
+    before, found_start, rest = text.partition(start)
+    _, found_end, after = rest.partition(end)
+    if not (found_start and found_end):
+        raise SystemExit(f"{path} lacks the markers {start} ... {end}")
+    atomic_write(path, lambda tmp: tmp.write_text(f"{before}{start}\n{body}\n{end}{after}"))
+
+
+def markdown_table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+    lines = [header, tuple("---" for _ in header), *rows]
+    return "\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in lines)
+
+
+def publish(args: argparse.Namespace, name: str, fig, table: str, data: dict[str, Any], caption: str) -> None:
+    """Write the figure, the numbers and the table; outside --smoke, the README block too."""
+    picture = save_figure(fig, args.out / f"{name}.png")
+    atomic_write(args.out / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
+    atomic_write(args.out / f"{name}.md", lambda tmp: tmp.write_text(table + "\n"))
+    if not args.smoke:
+        where = picture.resolve().relative_to(ROOT)
+        replace_block(name, f"![{caption}]({where.as_posix()})\n\n{table}")
+    print(f"wrote {picture}, {name}.json and {name}.md in {args.out}")
+
+
+#: One -log D DCGAN run on digits 16x16, frozen at three stages of training (generator steps).
+STAGE_RUN = {
+    "loss": "nonsaturating",
+    "data": "digits:size=16",
+    "generator": "dcgan:width=32",
+    "critic": "dcgan:width=32",
+    "device": "cpu",
+    "checkpoint_every": 10**9,  # each leg below ends with its own checkpoint
+    "keep_checkpoints": 3,
+}
+STAGES = {"early": 100, "middle": 500, "late": 2000}
+SMOKE_STAGES = {"early": 1, "middle": 2, "late": 3}
+
+
+def staged_generators(args: argparse.Namespace) -> dict[str, RunCheckpoint]:
+    """The stage run's generator (and the rest of its checkpoint) at each stage, training what is missing.
+
+    The run trains in legs that each end at a stage, resuming the previous leg; a resumed
+    run is exactly the run trained in one go, so the stages are those of one run.
+    """
+    stages = SMOKE_STAGES if args.smoke else STAGES
+    run = args.runs / f"digits-stages-seed{args.seed}"
+    path = lambda steps: run / "checkpoints" / f"step-{steps:07d}.safetensors"  # noqa: E731
+    for steps in stages.values():
+        if path(steps).is_file():
+            continue
+        print(f"training the stage generators: {steps} steps in {run}", flush=True)
+        if any((run / "checkpoints").glob("step-*.safetensors")):
+            ganzoo.train({"steps": steps}, resume=run, quiet=args.smoke)
+        else:
+            ganzoo.train({**STAGE_RUN, "seed": args.seed, "steps": steps, "out": str(run)}, quiet=args.smoke)
+    return {stage: load_run_checkpoint(path(steps)) for stage, steps in stages.items()}
+
+
+def fresh_critic(run: RunCheckpoint, seed: int) -> torch.nn.Module:
+    """A newly initialised critic of the run's kind: the one the experiments train from scratch."""
+    spec = run.config["critic"]
+    torch.manual_seed(seed)
+    return ganzoo.create_critic(spec["name"], **spec["options"], sample_shape=tuple(run.data.sample_shape))
+
+
+def trace(args: argparse.Namespace, run: RunCheckpoint, loss: ganzoo.Loss, label: str) -> dict[str, Any]:
+    """A fresh critic trained against the run's frozen generator, with the gradient norm of
+    `loss`'s generator cost every --every steps (Adam, lr 2e-4, betas (0.5, 0.999), batch 64)."""
+    steps, every = (4, 2) if args.smoke else (args.critic_steps, args.every)
+    print(f"{label}: training a fresh critic for {steps} steps against the generator of step {run.step}", flush=True)
+    found = critic_training_trace(run.generator, fresh_critic(run, args.seed), loss, run.data, steps, every)
+    return {"generator_step": run.step, **vars(found)}
+
+
+def plot_traces(traces: dict[str, dict[str, Any]], title: str):
+    """Gradient norms against critic iterations, log-scale, one line per trace."""
+    fig, ax = new_figure(figsize=(6, 4))
+    for label, found in traces.items():
+        ax.plot(found["critic_steps"], found["grad_norms"], label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("critic iterations")
+    ax.set_ylabel("norm of the generator's gradient")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    return fig

@@ -1,0 +1,298 @@
+"""The pretrained zoo: shipped cards, sha256 checks, downloads into the cache, and the CLI.
+
+Card metrics: every card's front matter is checked for the right keys and types, and its
+numbers are recomputed with `ganzoo evaluate`'s code for all four digits models (well under
+a second each) and for one toy model per loss family and dataset (RECOMPUTED_TOY): exact W1
+costs one to a few seconds per toy model, too slow for all eight in a fast suite.
+
+Downloads go through a real HTTP server on 127.0.0.1 (http:// is allowed only for loopback
+hosts; cards elsewhere must use https://).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sys
+import threading
+import uuid
+from fnmatch import fnmatch
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import ganzoo
+from ganzoo import zoo
+from ganzoo.cli import main
+from ganzoo.errors import AmbiguousPlugin, BrokenPlugin, CheckpointError, PluginNotFound, UsageError
+from ganzoo.evaluation import evaluate
+from ganzoo.testing import temporary_distribution
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+LOSSES = ["minimax", "nonsaturating", "instance-noise", "wgan"]
+DATASETS = {"ring8": (2,), "grid25": (2,), "digits": (1, 16, 16)}
+SHIPPED = sorted(f"{loss}-{data}" for loss in LOSSES for data in DATASETS)
+RECOMPUTED_TOY = ["nonsaturating-ring8", "wgan-grid25"]
+TOY_METRICS = {"modes", "modes_total", "high_quality", "kl", "w1"}
+DIGITS_METRICS = {"classes", "classes_total", "kl", "confidence", "frechet"}
+SHIPPED_CARDS = resources.files("ganzoo_model_cards")
+
+
+@pytest.fixture(autouse=True)
+def offline_cache(tmp_path, monkeypatch) -> Path:
+    """Every test runs offline with an empty cache of its own; download tests go online themselves."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GANZOO_CACHE", str(cache))
+    monkeypatch.setenv("GANZOO_OFFLINE", "1")
+    return cache
+
+
+def front_matter(text: str) -> dict:
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+def shipped_front(name: str) -> dict:
+    return front_matter((SHIPPED_CARDS / name / "README.md").read_text())
+
+
+def shipped_weights(name: str) -> bytes:
+    return (SHIPPED_CARDS / name / "generator.safetensors").read_bytes()
+
+
+@contextlib.contextmanager
+def card_package(root: Path, cards: dict[str, tuple[dict, bytes | None]], dist: str = "zoo-test"):
+    """A temporary distribution offering `cards` (name -> (front matter, weights beside it or None))."""
+    package = f"zoo_test_cards_{uuid.uuid4().hex[:8]}"
+    for name, (front, weights) in cards.items():
+        folder = root / package / name
+        folder.mkdir(parents=True)
+        (folder / "README.md").write_text(f"---\n{yaml.safe_dump(front)}---\n\n# {name}\n")
+        if weights is not None:
+            (folder / "generator.safetensors").write_bytes(weights)
+    (root / package / "__init__.py").write_text("")
+    try:
+        with temporary_distribution(root, dist, {"ganzoo.zoo": {"cards": package}}):
+            yield package
+    finally:
+        sys.modules.pop(package, None)
+
+
+# --- the shipped zoo ------------------------------------------------------------------------
+
+
+def test_every_shipped_model_is_listed_and_loads_offline():
+    assert ganzoo.list_pretrained() == SHIPPED
+    for name in SHIPPED:
+        generator = ganzoo.load_pretrained(name)
+        samples = generator.sample(4, generator=torch.Generator().manual_seed(0))
+        assert not generator.training
+        assert samples.shape == (4, *DATASETS[name.rpartition("-")[2]]) and samples.isfinite().all()
+
+
+def test_list_pretrained_matches_a_shell_pattern():
+    assert ganzoo.list_pretrained("wgan-*") == ["wgan-digits", "wgan-grid25", "wgan-ring8"]
+    assert ganzoo.list_pretrained("*-ring8") == sorted(f"{loss}-ring8" for loss in LOSSES)
+    assert ganzoo.list_pretrained("nothing-*") == []
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_card_is_complete(name):
+    card = zoo.model_card(name)
+    folder = SHIPPED_CARDS / name
+    assert (card.license, card.library_name, card.distribution) == ("mit", "ganzoo", "ganzoo")
+    assert card.weights == "generator.safetensors" and (folder / "sample.png").is_file()
+    assert set(card.metrics) == (DIGITS_METRICS if name.endswith("digits") else TOY_METRICS)
+    assert {"command", "steps", "seconds", "machine"} <= set(card.training)
+    assert card.training["machine"].startswith("CPU, 1 thread, ")
+    assert card.training["command"] in card.text and "sample.png" in card.text and "## Limitations" in card.text
+    assert ganzoo.load_pretrained(name).config.model_dump(mode="json") == card.generator_config
+
+
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n.endswith("digits")] + RECOMPUTED_TOY)
+def test_card_metrics_are_what_evaluate_computes(name):
+    card = zoo.model_card(name)
+    measured = evaluate(ganzoo.load_pretrained(name), card.dataset, seed=0)
+    # One thread here and when the cards were written; a different thread count may move the last bits.
+    assert measured == pytest.approx(card.metrics, rel=1e-9)
+
+
+def test_shipped_weights_fit_the_size_budget_and_the_package_data():
+    files = [p for p in (ROOT / "model_cards").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert sum(p.stat().st_size for p in files if p.suffix == ".safetensors") < 25 * 2**20
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    shipped = [p.relative_to(ROOT / "model_cards").as_posix() for p in files if p.suffix != ".py"]
+    assert all(any(fnmatch(f, g) for g in globs["ganzoo_model_cards"]) for f in shipped)
+
+
+# --- names --------------------------------------------------------------------------------
+
+
+def test_unknown_name_suggests_a_close_match():
+    with pytest.raises(PluginNotFound, match="did you mean 'wgan-ring8'") as caught:
+        ganzoo.load_pretrained("wgan-ring9")
+    assert isinstance(caught.value, UsageError)
+
+
+def test_a_name_offered_twice_must_be_picked_as_dist_slash_name(tmp_path):
+    card = (shipped_front("nonsaturating-ring8"), shipped_weights("nonsaturating-ring8"))
+    with card_package(tmp_path / "a", {"twin-ring8": card}, "zoo-a"), card_package(tmp_path / "b", {"twin-ring8": card}, "zoo-b"):
+        assert ganzoo.list_pretrained("twin-*") == ["zoo-a/twin-ring8", "zoo-b/twin-ring8"]
+        with pytest.raises(AmbiguousPlugin, match="zoo-a, zoo-b"):
+            ganzoo.load_pretrained("twin-ring8")
+        assert zoo.model_card("zoo-b/twin-ring8").distribution == "zoo-b"
+        ganzoo.load_pretrained("zoo-a/twin-ring8")
+
+
+# --- sha256 and downloads -------------------------------------------------------------------
+
+
+def test_tampered_weights_are_refused_naming_both_hashes(tmp_path):
+    front, weights = shipped_front("nonsaturating-ring8"), bytearray(shipped_weights("nonsaturating-ring8"))
+    weights[-1] ^= 0xFF
+    with card_package(tmp_path, {"tampered-ring8": (front, bytes(weights))}):
+        with pytest.raises(CheckpointError) as caught:
+            ganzoo.load_pretrained("tampered-ring8")
+    message = str(caught.value)
+    assert "tampered-ring8" in message and "generator.safetensors" in message
+    assert front["sha256"] in message and hashlib.sha256(weights).hexdigest() in message
+
+
+class _Files(BaseHTTPRequestHandler):
+    """Serves server.routes: path -> (body, the Content-Length to announce)."""
+
+    def do_GET(self) -> None:
+        if self.path not in self.server.routes:
+            self.send_error(404)
+            return
+        body, length = self.server.routes[self.path]
+        self.send_response(200)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    httpd.routes = {}
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def online(monkeypatch):
+    monkeypatch.delenv("GANZOO_OFFLINE")
+
+
+def url_card(server, path: str, sha256: str | None = None) -> tuple[dict, None]:
+    front = {**shipped_front("nonsaturating-ring8"), "weights": f"http://127.0.0.1:{server.server_port}{path}"}
+    return {**front, "sha256": sha256 or front["sha256"]}, None
+
+
+def test_download_lands_in_the_cache_and_is_reused(tmp_path, server, online, offline_cache):
+    weights = shipped_weights("nonsaturating-ring8")
+    server.routes["/ns.safetensors"] = (weights, len(weights))
+    with card_package(tmp_path, {"remote-ring8": url_card(server, "/ns.safetensors")}):
+        ganzoo.load_pretrained("remote-ring8", quiet=True)
+        [cached] = offline_cache.iterdir()
+        assert cached.read_bytes() == weights
+        server.routes.clear()  # the second load reads the cache
+        assert not ganzoo.load_pretrained("remote-ring8", quiet=True).training
+
+
+WRONG_HASH = "0" * 64
+
+
+@pytest.mark.parametrize(
+    "route, sha256, error, message",
+    [
+        ("missing", None, zoo.DownloadError, "HTTP 404"),
+        ("truncated", None, zoo.DownloadError, r"cut short \(1000 of \d+ bytes\)"),
+        ("whole", WRONG_HASH, CheckpointError, f"expects {WRONG_HASH}"),
+    ],
+)
+def test_a_failed_download_leaves_nothing_in_the_cache(tmp_path, server, online, offline_cache, route, sha256, error, message):
+    weights = shipped_weights("nonsaturating-ring8")
+    server.routes["/truncated"] = (weights[:1000], len(weights))
+    server.routes["/whole"] = (weights, len(weights))
+    with card_package(tmp_path, {"remote-ring8": url_card(server, f"/{route}", sha256)}):
+        with pytest.raises(error, match=message):
+            ganzoo.load_pretrained("remote-ring8", quiet=True)
+    assert not offline_cache.exists() or not any(offline_cache.iterdir())
+
+
+def test_offline_mode_refuses_to_download(tmp_path, server, offline_cache):
+    weights = shipped_weights("nonsaturating-ring8")
+    server.routes["/ns.safetensors"] = (weights, len(weights))
+    with card_package(tmp_path, {"remote-ring8": url_card(server, "/ns.safetensors")}):
+        with pytest.raises(zoo.DownloadError, match="GANZOO_OFFLINE=1"):
+            ganzoo.load_pretrained("remote-ring8")
+    assert not offline_cache.exists()
+
+
+def test_plain_http_is_refused_for_other_hosts(tmp_path, online):
+    front = {**shipped_front("nonsaturating-ring8"), "weights": "http://example.com/ns.safetensors"}
+    with card_package(tmp_path, {"insecure-ring8": (front, None)}):
+        with pytest.raises(BrokenPlugin, match="must be https://"):
+            ganzoo.load_pretrained("insecure-ring8")
+
+
+def test_an_invalid_card_is_one_clear_error_and_hides_no_other(tmp_path, capsys):
+    front = {**shipped_front("nonsaturating-ring8"), "sha256": "not a hash"}
+    with card_package(tmp_path, {"bad-ring8": (front, None)}):
+        with pytest.raises(BrokenPlugin, match="'sha256'"):
+            zoo.model_card("bad-ring8")
+        assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "broken" in out and "nonsaturating-ring8" in out
+
+
+# --- the CLI --------------------------------------------------------------------------------
+
+
+def test_zoo_list_and_show(capsys):
+    assert main(["zoo", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in SHIPPED) and "modes" in listing and "classes" in listing
+    assert main(["zoo", "show", "wgan-digits"]) == 0
+    assert capsys.readouterr().out == (SHIPPED_CARDS / "wgan-digits" / "README.md").read_text()
+
+
+def test_evaluate_prints_the_card_metrics_as_json(capsys):
+    assert main(["evaluate", "minimax-digits", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["data"] == "digits:size=16" and printed["seed"] == 0
+    assert printed["metrics"] == pytest.approx(shipped_front("minimax-digits")["metrics"], rel=1e-9)
+
+
+def test_evaluate_a_file_defaults_to_the_data_it_was_trained_on(capsys):
+    with resources.as_file(SHIPPED_CARDS / "nonsaturating-digits" / "generator.safetensors") as path:
+        assert main(["evaluate", str(path)]) == 0
+    table = capsys.readouterr().out
+    assert "on digits:size=16,split=all, seed 0" in table and "classes covered" in table  # as recorded, defaults spelled out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["zoo", "show", "wgan-ring9"], ["evaluate", "nope"], ["sample", "nope"], ["evaluate", "wgan-digits", "--data", "ring8"]],
+)
+def test_bad_names_exit_2_with_one_line(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganzoo: error: ") and err.count("\n") == 1
