@@ -170,3 +170,25 @@ def test_bad_plugins_are_listed_fail_in_one_line_when_used_and_uninstall_cleanly
     rows = listed(environment)
     assert not [key for key in rows if key[2] in BAD_DISTRIBUTIONS]
     assert rows[("loss", "wgan", "ganzoo")] == (ganzoo.__version__, "ok")
+
+
+def test_a_regular_wheel_install_ships_the_plugins_the_assets_and_the_zoo(tmp_path):
+    """Not editable: the wheel itself must carry ganzoo_plugins, the classifier weights and the model cards."""
+    source, wheels = tmp_path / "source", tmp_path / "wheels"  # a copy: the build writes build/ beside it
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "__pycache__", "runs", "build", "*.egg-info"))
+    build = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--no-index"]
+    subprocess.run([*build, "--wheel-dir", str(wheels), str(source)], check=True, capture_output=True)
+    (wheel,) = wheels.glob("ganzoo-*.whl")
+    environment = Environment(tmp_path / "venv")
+    environment.run("-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel))
+    probe = (
+        "import ganzoo, ganzoo_plugins, ganzoo_model_cards\n"
+        "from ganzoo.metrics import load_digits_classifier\n"
+        "load_digits_classifier()\n"
+        "print(ganzoo.__file__, ganzoo_plugins.__file__, ganzoo_model_cards.__file__)\n"
+        "print(len(ganzoo.list_pretrained()), tuple(ganzoo.load_pretrained('wgan-ring8').sample(3).shape))\n"
+    )
+    paths, loaded = environment.run("-c", probe, cwd=tmp_path).stdout.splitlines()
+    assert all(Path(p).is_relative_to(tmp_path / "venv") for p in paths.split())
+    assert loaded == "12 (3, 2)"
+    assert "ok" in environment.ganzoo("list", "loss", cwd=tmp_path).stdout
