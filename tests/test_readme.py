@@ -21,7 +21,7 @@ def test_ci_runs_exactly_the_readme_commands():
     assert all(command in ci for command in commands)
 
 
-def test_help_and_list_do_not_import_torch():
+def test_help_does_not_import_torch():
     probe = (
         "import sys; from ganzoo.cli import main; code = main(['--help']); "
         "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(code)"
