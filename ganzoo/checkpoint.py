@@ -133,7 +133,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.M
     """Rebuild and load a generator from an exported `.safetensors` file, strictly, in eval mode."""
     path = Path(path)
     metadata = read_metadata(path, GENERATOR)
-    cls, config = configure("generator", metadata["plugin"], json.loads(metadata["config"]))
+    if not metadata.get("plugin"):
+        raise CheckpointError(f"{path} lacks the generator's 'plugin' metadata")
+    cls, config = configure("generator", metadata["plugin"], load_metadata_json(metadata, "config", path))
     generator = cls(config)
     load_module(generator, "generator", {f"generator.{k}": v for k, v in read_tensors(path).items()}, path)
     return generator.to(device).eval()

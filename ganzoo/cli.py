@@ -166,10 +166,11 @@ def sample(name_or_file: str, count: int, seed: int, out: str, device: str) -> N
 
 
 def load_any_generator(name_or_file: str, device: str = "cpu"):
-    """A generator from an exported file when the argument is a path, else from the zoo by name."""
+    """A generator from an exported file (an existing file or a .safetensors path), else from the
+    zoo by NAME or DIST/NAME."""
     from .checkpoint import load_generator
 
-    if name_or_file.endswith(".safetensors") or os.sep in name_or_file or Path(name_or_file).is_file():
+    if name_or_file.endswith(".safetensors") or Path(name_or_file).is_file():
         return load_generator(name_or_file, device=device)
     from .zoo import load_pretrained
 
@@ -196,16 +197,14 @@ def evaluate(name_or_file: str, data: str | None, seed: int, device: str, as_jso
     PacGAN/VEEGAN protocol) and exact W1 on 2,000. Digits: classes covered, KL, mean
     classifier confidence and Frechet distance of classifier features.
     """
-    import json
-
     from .evaluation import evaluate as score
-    from .evaluation import metric_rows, recorded_data
+    from .evaluation import metric_rows, recorded_data, to_json
 
     generator = load_any_generator(name_or_file, device)
     data = data or recorded_data(name_or_file)
     metrics = score(generator, data, seed=seed)
     if as_json:
-        click.echo(json.dumps({"model": name_or_file, "data": data, "seed": seed, "metrics": metrics}, indent=2))
+        click.echo(to_json({"model": name_or_file, "data": data, "seed": seed, "metrics": metrics}))
         return
     click.echo(f"{name_or_file} on {data}, seed {seed}")
     print_table(("METRIC", "VALUE"), metric_rows(metrics))

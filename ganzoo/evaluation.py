@@ -9,6 +9,7 @@ every image of the dataset. Both draw their samples from fixed seeds.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,17 +60,34 @@ def parse_data(data: str | PluginSpec) -> PluginSpec:
 
 def recorded_data(name_or_file: str) -> str:
     """The dataset a generator was trained on: from an exported file's metadata, or its model card."""
-    from .checkpoint import GENERATOR, read_metadata
+    from .checkpoint import GENERATOR, load_metadata_json, read_metadata
 
     path = Path(name_or_file)
     if not path.is_file():
         from .zoo import model_card
 
         return model_card(name_or_file).dataset
-    trained = json.loads(read_metadata(path, GENERATOR).get("trained", "{}"))
-    if "data" not in trained:
+    metadata = read_metadata(path, GENERATOR)
+    trained = load_metadata_json(metadata, "trained", path) if "trained" in metadata else {}
+    if not isinstance(trained, dict) or "data" not in trained:
         raise UsageError(f"{path} does not record the data it was trained on; pass --data")
     return trained["data"]
+
+
+def to_json(data: Any, indent: int | None = 2) -> str:
+    """Strict JSON: an infinite or undefined number (KL of a generator with no high-quality
+    sample) becomes null, since JSON has no Infinity."""
+
+    def finite(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [finite(v) for v in value]
+        return value
+
+    return json.dumps(finite(data), indent=indent, allow_nan=False)
 
 
 def _value(value: Any) -> str:
@@ -89,8 +107,9 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
 
 def headline(metrics: dict[str, Any]) -> str:
     """The one-line summary `ganzoo zoo list` shows."""
-    if "modes" in metrics:
+    if {"modes", "modes_total", "high_quality"} <= metrics.keys():
         return f"{metrics['modes']}/{metrics['modes_total']} modes, {metrics['high_quality']:.1f}% high quality"
-    if "classes" in metrics:
+    if {"classes", "classes_total", "frechet"} <= metrics.keys():
         return f"{metrics['classes']}/{metrics['classes_total']} classes, Frechet {metrics['frechet']:.3g}"
-    return ", ".join(f"{label} {value}" for label, value in metric_rows(metrics)[:2])
+    # A third party's card may record other metrics: show its first two as they are.
+    return ", ".join(f"{label} {value}" for label, value in metric_rows(metrics)[:2]) or "-"

@@ -56,10 +56,11 @@ def save_figure(fig, path: Path) -> Path:
     """Write a matplotlib figure as PNG, atomically, and free it."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
-    plt.close(fig)
-    return path
+    try:
+        fig.tight_layout()
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def save_samples(path: Path, fake: torch.Tensor, reference: torch.Tensor | None = None, title: str = "") -> Path | None:

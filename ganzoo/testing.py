@@ -20,7 +20,8 @@ def temporary_distribution(
     """Make a distribution visible to `importlib.metadata` for the duration of a `with` block.
 
     Writes `NAME-VERSION.dist-info` (METADATA, entry_points.txt) and the given module
-    sources into `root`, puts `root` on `sys.path`, and undoes both on exit.
+    sources into `root` and puts `root` on `sys.path`; on exit, takes `root` off `sys.path`
+    and forgets the modules. The files stay, so give each use a fresh `root`.
 
     >>> with temporary_distribution(tmp, "my-gan", {"ganzoo.losses": {"hinge": "my_gan:Hinge"}},
     ...                             modules={"my_gan": source}):

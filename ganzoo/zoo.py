@@ -220,7 +220,7 @@ def _download(url: str, target: Path, card: ModelCard, quiet: bool) -> None:
         if total is not None and received != total:
             raise DownloadError(f"downloading {url} failed: the body was cut short ({received} of {total} bytes)")
         if digest.hexdigest() != card.sha256:
-            raise CheckpointError(
+            raise DownloadError(
                 f"{url} has sha256 {digest.hexdigest()}, but the card of '{card.name}' expects {card.sha256}; "
                 "nothing was kept"
             )

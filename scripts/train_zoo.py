@@ -143,7 +143,7 @@ def train(model: Model) -> Path:
     run_dir = ROOT / model.config["out"]
     if any((run_dir / "checkpoints").glob("step-*.safetensors")):
         print(f"{model.name}: resuming {run_dir}", flush=True)
-        return ganzoo.train(resume=run_dir, quiet=True).generator_path
+        return ganzoo.train({"steps": model.steps}, resume=run_dir, quiet=True).generator_path
     return ganzoo.train({**model.config, "out": str(run_dir)}, quiet=True).generator_path
 
 

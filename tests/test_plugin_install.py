@@ -120,17 +120,21 @@ def test_every_scaffold_and_the_example_pass_their_own_tests_unchanged(workspace
 
 
 BAD_DISTRIBUTIONS = {
-    # distribution: (its loss's name, its module's source, the error when it is used)
-    "ganzoo-broken-import": ("broken-import", "import not_a_real_module\n", "No module named 'not_a_real_module'"),
+    # distribution: (its loss's name, its module's source, the error when it is used, the exit code)
+    "ganzoo-broken-import": (
+        "broken-import", "import not_a_real_module\n", "is broken: importing ganzoo_broken_import:Plugin failed: ModuleNotFoundError", 1
+    ),
     "ganzoo-wrong-base": (
         "wrong-base",
         "import ganzoo\n\nclass Plugin(ganzoo.Constraint):\n    '''A constraint offered as a loss.'''\n",
-        "is not a subclass of ganzoo.Loss",
+        "is broken: ganzoo_wrong_base:Plugin is not a subclass of ganzoo.Loss",
+        1,
     ),
     "ganzoo-clash": (
         "wgan",
         "import ganzoo\n\nclass Plugin(ganzoo.Loss):\n    '''Another wgan.'''\n",
         "offered by several distributions (ganzoo, ganzoo-clash); pick one as DIST/NAME",
+        2,
     ),
 }
 
@@ -150,7 +154,7 @@ def write_distribution(folder: Path, dist: str, loss_name: str, source: str) -> 
 
 def test_bad_plugins_are_listed_fail_in_one_line_when_used_and_uninstall_cleanly(workspace):
     root, environment = workspace
-    folders = [write_distribution(root / dist, dist, name, source) for dist, (name, source, _) in BAD_DISTRIBUTIONS.items()]
+    folders = [write_distribution(root / dist, dist, name, source) for dist, (name, source, *_) in BAD_DISTRIBUTIONS.items()]
     environment.pip_install(*folders)
 
     rows = listed(environment)  # exits 0 despite them
@@ -160,9 +164,9 @@ def test_bad_plugins_are_listed_fail_in_one_line_when_used_and_uninstall_cleanly
     assert rows[("loss", "wgan", "ganzoo")] == (ganzoo.__version__, "ambiguous")
     assert rows[("loss", "hinge", "ganzoo-extra")] == ("0.1.0", "ok")
 
-    for name, _, error in BAD_DISTRIBUTIONS.values():
+    for name, _, error, exit_code in BAD_DISTRIBUTIONS.values():
         done = environment.ganzoo("train", "--loss", name, "--steps", "1", "--quiet", "--out", str(root / name), check=False)
-        assert done.returncode != 0
+        assert done.returncode == exit_code
         assert done.stderr.startswith("ganzoo: error:") and len(done.stderr.splitlines()) == 1, done.stderr
         assert error in done.stderr
 

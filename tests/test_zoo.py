@@ -151,6 +151,16 @@ def test_a_name_offered_twice_must_be_picked_as_dist_slash_name(tmp_path):
             ganzoo.load_pretrained("twin-ring8")
         assert zoo.model_card("zoo-b/twin-ring8").distribution == "zoo-b"
         ganzoo.load_pretrained("zoo-a/twin-ring8")
+        # The CLI takes DIST/NAME as a name too, not as a file path.
+        assert main(["sample", "zoo-a/twin-ring8", "--n", "16", "--out", str(tmp_path / "twin.png")]) == 0
+        assert (tmp_path / "twin.png").is_file()
+
+
+def test_a_card_with_other_metrics_is_listed_with_them(tmp_path, capsys):
+    front = {**shipped_front("nonsaturating-ring8"), "metrics": {"precision": 0.5}}
+    with card_package(tmp_path, {"odd-ring8": (front, shipped_weights("nonsaturating-ring8"))}):
+        assert main(["zoo", "list", "odd-*"]) == 0
+    assert "precision 0.5" in capsys.readouterr().out
 
 
 # --- sha256 and downloads -------------------------------------------------------------------
@@ -224,7 +234,7 @@ WRONG_HASH = "0" * 64
     [
         ("missing", None, zoo.DownloadError, "HTTP 404"),
         ("truncated", None, zoo.DownloadError, r"cut short \(1000 of \d+ bytes\)"),
-        ("whole", WRONG_HASH, CheckpointError, f"expects {WRONG_HASH}"),
+        ("whole", WRONG_HASH, zoo.DownloadError, f"expects {WRONG_HASH}"),
     ],
 )
 def test_a_failed_download_leaves_nothing_in_the_cache(tmp_path, server, online, offline_cache, route, sha256, error, message):
@@ -276,9 +286,23 @@ def test_zoo_list_and_show(capsys):
 
 def test_evaluate_prints_the_card_metrics_as_json(capsys):
     assert main(["evaluate", "minimax-digits", "--json"]) == 0
-    printed = json.loads(capsys.readouterr().out)
+    printed = json.loads(capsys.readouterr().out, parse_constant=strict_json)
     assert printed["data"] == "digits:size=16" and printed["seed"] == 0
     assert printed["metrics"] == pytest.approx(shipped_front("minimax-digits")["metrics"], rel=1e-9)
+
+
+def strict_json(constant: str):
+    raise AssertionError(f"not JSON: {constant}")
+
+
+def test_evaluate_json_has_null_for_an_undefined_kl(tmp_path, capsys):
+    collapsed = ganzoo.create_generator("mlp", sample_shape=(2,), width=4, depth=1)
+    torch.nn.init.zeros_(collapsed.net[-1].weight)
+    torch.nn.init.constant_(collapsed.net[-1].bias, 9.0)  # every sample at (9, 9): far from every mode
+    path = ganzoo.save_generator(collapsed, tmp_path / "collapsed.safetensors", "mlp")
+    assert main(["evaluate", str(path), "--data", "ring8", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out, parse_constant=strict_json)["metrics"]
+    assert (metrics["modes"], metrics["high_quality"], metrics["kl"]) == (0, 0.0, None)
 
 
 def test_evaluate_a_file_defaults_to_the_data_it_was_trained_on(capsys):
