@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from .checkpoint import CHECKPOINT, load_module, read_metadata, read_tensors
 from .interfaces import Constraint, Dataset, Loss
@@ -123,13 +124,15 @@ def critic_training_trace(
     betas: tuple[float, float] = (0.5, 0.999),
     constraints: Sequence[Constraint] = (),
     progress: float = 0.0,
+    description: str | None = None,
 ) -> CriticTrace:
     """Freeze `generator`, train `critic` (normally fresh) for `steps` steps with Adam on
     the loss's critic objective, and every `every` steps (and at 0 and `steps`) record
     `generator_grad_norm` on n fresh latents: one minibatch gradient, as training sees it.
 
     This is the measurement of Arjovsky & Bottou (2017), Figures 2 and 3; the defaults are
-    DCGAN's Adam settings. The generator's parameters are never updated.
+    DCGAN's Adam settings. The generator's parameters are never updated. With a
+    `description`, a progress bar of that name counts the critic steps.
     """
     if steps < 0 or every <= 0:
         raise ValueError(f"critic_training_trace needs steps >= 0 and every > 0, got {steps} and {every}")
@@ -138,15 +141,18 @@ def critic_training_trace(
     optimizer = torch.optim.Adam(critic.parameters(), lr=lr, betas=betas)
     trace = CriticTrace()
     done = 0
-    while True:
-        trace.critic_steps.append(done)
-        trace.grad_norms.append(generator_grad_norm(generator, critic, loss, n=n, progress=progress))
-        trace.critic_losses.append(mean_critic_loss(generator, critic, loss, real_batches, progress=progress))
-        if done == steps:
-            return trace
-        chunk = min(every, steps - done)
-        train_critic(generator, critic, loss, real_batches, optimizer, chunk, constraints, progress)
-        done += chunk
+    with tqdm(total=steps, desc=description, unit="step", disable=description is None, dynamic_ncols=True) as bar:
+        while True:
+            trace.critic_steps.append(done)
+            trace.grad_norms.append(generator_grad_norm(generator, critic, loss, n=n, progress=progress))
+            trace.critic_losses.append(mean_critic_loss(generator, critic, loss, real_batches, progress=progress))
+            bar.set_postfix(grad_norm=f"{trace.grad_norms[-1]:.3g}", refresh=False)
+            if done == steps:
+                return trace
+            chunk = min(every, steps - done)
+            train_critic(generator, critic, loss, real_batches, optimizer, chunk, constraints, progress)
+            done += chunk
+            bar.update(chunk)
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:

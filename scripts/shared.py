@@ -9,7 +9,9 @@ everything into a temporary folder and leave the README alone: the test suite ru
 from __future__ import annotations
 
 import argparse
-import json
+import math
+import os
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import torch
 import ganzoo
 from ganzoo.checkpoint import atomic_write
 from ganzoo.diagnostics import RunCheckpoint, critic_training_trace, load_run_checkpoint
+from ganzoo.evaluation import to_json
 from ganzoo.pictures import new_figure, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,15 +36,23 @@ def arguments(doc: str, parser: argparse.ArgumentParser | None = None) -> argpar
     parser.add_argument("--smoke", action="store_true", help="a few steps of everything, README untouched (for tests)")
     parser.add_argument("--out", type=Path, help=f"folder for the figure and tables [default: {FIGURES.relative_to(ROOT)}]")
     parser.add_argument("--runs", type=Path, help="folder of the training runs, reused when present [default: runs/experiments]")
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything random")
-    parser.add_argument("--critic-steps", type=int, default=2000, help="critic iterations per trace")
-    parser.add_argument("--every", type=int, default=25, help="critic iterations between measurements")
+    parser.add_argument("--seed", type=int, default=0, help="seed of everything random (the first seed, where several)")
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="ganzoo-smoke-")) if args.smoke else None
-    args.out = args.out or (scratch if args.smoke else FIGURES)
-    args.runs = args.runs or (scratch / "runs" if args.smoke else ROOT / "runs" / "experiments")
-    torch.set_num_threads(1)  # results are bit-exact for one thread; figures say so
+    if args.smoke and not (args.out and args.runs):
+        scratch = Path(tempfile.mkdtemp(prefix="ganzoo-smoke-"))
+        args.out, args.runs = args.out or scratch, args.runs or scratch / "runs"
+    args.out = args.out or FIGURES
+    args.runs = args.runs or ROOT / "runs" / "experiments"
+    torch.set_num_threads(1)  # one thread: the same seed gives bit-identical numbers on a machine
     return args
+
+
+def trace_arguments() -> argparse.ArgumentParser:
+    """A parser with the options of the experiments that train a critic against a frozen generator."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--critic-steps", type=int, default=4000, help="critic iterations per trace (the paper: 4,000)")
+    parser.add_argument("--every", type=int, default=25, help="critic iterations between measurements")
+    return parser
 
 
 def replace_block(name: str, body: str, path: Path = README) -> None:
@@ -63,10 +74,10 @@ def markdown_table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
 def publish(args: argparse.Namespace, name: str, fig, table: str, data: dict[str, Any], caption: str) -> None:
     """Write the figure, the numbers and the table; outside --smoke, the README block too."""
     picture = save_figure(fig, args.out / f"{name}.png")
-    atomic_write(args.out / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
+    atomic_write(args.out / f"{name}.json", lambda tmp: tmp.write_text(to_json(data, indent=1)))
     atomic_write(args.out / f"{name}.md", lambda tmp: tmp.write_text(table + "\n"))
     if not args.smoke:
-        where = picture.resolve().relative_to(ROOT)
+        where = Path(os.path.relpath(picture.resolve(), README.parent))
         replace_block(name, f"![{caption}]({where.as_posix()})\n\n{table}")
     print(f"wrote {picture}, {name}.json and {name}.md in {args.out}")
 
@@ -79,7 +90,7 @@ STAGE_RUN = {
     "critic": "dcgan:width=32",
     "device": "cpu",
     "checkpoint_every": 10**9,  # each leg below ends with its own checkpoint
-    "keep_checkpoints": 3,
+    "keep_checkpoints": 100,  # the stages' checkpoints, and any a Ctrl-C adds, all stay
 }
 STAGES = {"early": 100, "middle": 500, "late": 2000}
 SMOKE_STAGES = {"early": 1, "middle": 2, "late": 3}
@@ -116,8 +127,8 @@ def trace(args: argparse.Namespace, run: RunCheckpoint, loss: ganzoo.Loss, label
     """A fresh critic trained against the run's frozen generator, with the gradient norm of
     `loss`'s generator cost every --every steps (Adam, lr 2e-4, betas (0.5, 0.999), batch 64)."""
     steps, every = (4, 2) if args.smoke else (args.critic_steps, args.every)
-    print(f"{label}: training a fresh critic for {steps} steps against the generator of step {run.step}", flush=True)
-    found = critic_training_trace(run.generator, fresh_critic(run, args.seed), loss, run.data, steps, every)
+    description = None if args.smoke else f"{label}, generator of step {run.step}"
+    found = critic_training_trace(run.generator, fresh_critic(run, args.seed), loss, run.data, steps, every, description=description)
     return {"generator_step": run.step, **vars(found)}
 
 
@@ -133,3 +144,26 @@ def plot_traces(traces: dict[str, dict[str, Any]], title: str):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
     return fig
+
+
+def stage_traces(args: argparse.Namespace, loss: ganzoo.Loss) -> dict[str, dict[str, Any]]:
+    """`trace` against each stage generator, labelled by stage and step."""
+    return {
+        f"{stage} generator (step {run.step:,})": trace(args, run, loss, stage)
+        for stage, run in staged_generators(args).items()
+    }
+
+
+def decay_table(traces: dict[str, dict[str, Any]], first_column: str) -> str:
+    """Per trace: the gradient norm against the fresh critic and at the end (the median of the
+    last 10 measurements: single ones are noisy), the orders of magnitude between them, and
+    the critic's final loss."""
+    rows = []
+    for label, found in traces.items():
+        first, last = found["grad_norms"][0], statistics.median(found["grad_norms"][-10:])
+        lost = f"{math.log10(first / last):.1f}" if last > 0 else "all"
+        rows.append((label, f"{first:.3g}", f"{last:.3g}", lost, f"{found['critic_losses'][-1]:.3g}"))
+    steps = next(iter(traces.values()))["critic_steps"][-1]
+    header = (first_column, "gradient norm, fresh critic", f"after {steps:,} critic steps (median of the last 10)",
+              "orders of magnitude lost", "final critic loss")  # fmt: skip
+    return markdown_table(header, rows)
