@@ -115,7 +115,7 @@ def main() -> None:
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, devices: {', '.join(devices)}")
-    print(f"{'case':<16}{'device':<8}{'loop s/step':>14}{'plain s/step':>14}{'loop/plain':>12}")
+    print(f"{'case':<16}{'device':<8}{'loop s/step':>14}{'plain s/step':>14}{'loop/plain':>12}  per-round ratios")
     for device in devices:
         for name in cases:
             loop_times, plain_times = [], []
@@ -123,7 +123,8 @@ def main() -> None:
                 loop_times.append(loop_seconds_per_step(CASES[name], device, args.steps, args.warmup))
                 plain_times.append(plain_seconds_per_step(CASES[name], device, args.steps, args.warmup))
             loop_s, plain_s = statistics.median(loop_times), statistics.median(plain_times)
-            print(f"{name:<16}{device:<8}{loop_s:>14.5f}{plain_s:>14.5f}{loop_s / plain_s:>12.3f}", flush=True)
+            rounds = " ".join(f"{a / b:.3f}" for a, b in zip(loop_times, plain_times))  # the spread says how noisy
+            print(f"{name:<16}{device:<8}{loop_s:>14.5f}{plain_s:>14.5f}{loop_s / plain_s:>12.3f}  {rounds}", flush=True)
 
 
 if __name__ == "__main__":
