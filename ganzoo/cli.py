@@ -37,23 +37,26 @@ def list_command(kind: str | None, verbose: bool) -> None:
     if not rows:
         click.echo("no plugins installed" + (f" of kind {kind}" if kind else ""))
         return
-    header = ("KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY")
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(5)]
-    click.echo("  ".join(str(v).ljust(w) for v, w in zip(header, widths)) + "  " + header[5])
-    for plugin, row in zip(plugins, rows):
-        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + row[5])
-        for line in option_lines(plugin.options) if verbose else []:
-            click.echo("    " + line)
+    header, *lines = aligned([("KIND", "NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY"), *rows])
+    click.echo(header)
+    for plugin, line in zip(plugins, lines):
+        click.echo(line)
+        for option in option_lines(plugin.options) if verbose else []:
+            click.echo("    " + option)
+
+
+def aligned(rows: list[tuple[Any, ...]]) -> list[str]:
+    """Left-aligned columns, two spaces apart; the last column is not padded."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)] if rows else []
+    return [("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + str(row[-1])).rstrip() for row in rows]
 
 
 def option_lines(options) -> list[str]:
     """One aligned line per option: name, type and bounds, default, description."""
-    rows = [
+    return aligned([
         (o.name, f"{o.type} {o.bounds}".strip(), "required" if o.required else f"default {o.default!r}", o.description)
         for o in options
-    ]
-    widths = [max((len(r[i]) for r in rows), default=0) for i in range(3)]
-    return [("  ".join(v.ljust(w) for v, w in zip(r, widths)) + "  " + r[3]).rstrip() for r in rows]
+    ])  # fmt: skip
 
 
 @cli.command()
@@ -178,10 +181,8 @@ def load_any_generator(name_or_file: str, device: str = "cpu"):
 
 
 def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    """Left-aligned columns, two spaces apart; the last column is not padded."""
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)) + "  " + str(row[-1]))
+    for line in aligned([header, *rows]):
+        click.echo(line)
 
 
 @cli.command()
@@ -257,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=args, prog_name="ganzoo", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # click's own usage errors, made one line like ours
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        click.echo(f"ganzoo: error: {exc.format_message()}{hint}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -128,6 +128,8 @@ def one_error_line(capsys):
         (["--loss", "wgan", "--steps", "-1"], "'steps'"),
         (["--loss", "wgan", "--device", "tpu"], "'device'"),
         (["--steps", "3"], "--loss is required"),
+        (["--loss", "wgan", "--bogus"], "No such option '--bogus'"),  # click's own errors, one line too
+        (["--loss", "wgan", "--steps", "many"], "'many' is not a valid integer"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, flags, needle):
