@@ -36,10 +36,15 @@ HINGE = """
 """
 
 
+#: A throwaway distribution and plugin name that no real package uses, so what else is installed
+#: (examples/ganzoo-extra offers a `hinge` loss, say) cannot change these tests.
+PROBE_DIST, PROBE = "ganzoo-registry-probe", "probe-hinge"
+
+
 def extra_loss(tmp_path, name, source):
-    """A distribution 'ganzoo-extra' offering one loss `name`: class Hinge of module `extra_gan`."""
-    entry_points = {"ganzoo.losses": {name: "extra_gan:Hinge"}}
-    return temporary_distribution(tmp_path, "ganzoo-extra", entry_points, modules={"extra_gan": source})
+    """The distribution PROBE_DIST offering one loss `name`: class Hinge of module `probe_gan`."""
+    entry_points = {"ganzoo.losses": {name: "probe_gan:Hinge"}}
+    return temporary_distribution(tmp_path, PROBE_DIST, entry_points, modules={"probe_gan": source})
 
 
 def listed(kind, name):
@@ -47,13 +52,13 @@ def listed(kind, name):
 
 
 def test_a_third_party_plugin_is_found_through_its_metadata(tmp_path):
-    with extra_loss(tmp_path, "hinge", HINGE):
-        (info,) = listed("loss", "hinge")
-        assert (info.distribution, info.version, info.status) == ("ganzoo-extra", "0.0.1", "ok")
+    with extra_loss(tmp_path, PROBE, HINGE):
+        (info,) = listed("loss", PROBE)
+        assert (info.distribution, info.version, info.status) == (PROBE_DIST, "0.0.1", "ok")
         assert info.summary == "Hinge loss, from a third party."
-        loss = ganzoo.create_loss("hinge", margin=2.0)
+        loss = ganzoo.create_loss(PROBE, margin=2.0)
         assert loss.critic_loss(torch.tensor([3.0]), torch.tensor([-3.0])).item() == 0.0
-    assert listed("loss", "hinge") == []
+    assert listed("loss", PROBE) == []
 
 
 BROKEN = {
@@ -72,35 +77,35 @@ BROKEN = {
 @pytest.mark.parametrize("case", BROKEN)
 def test_a_broken_plugin_is_listed_with_a_reason_and_raises_when_asked_for(tmp_path, case):
     source, reason = BROKEN[case]
-    with extra_loss(tmp_path, "hinge", source):
-        (info,) = listed("loss", "hinge")  # list_plugins itself never raises
+    with extra_loss(tmp_path, PROBE, source):
+        (info,) = listed("loss", PROBE)  # list_plugins itself never raises
         assert info.status == "broken"
-        assert reason in info.reason and "hinge" in info.reason and "ganzoo-extra" in info.reason
+        assert reason in info.reason and PROBE in info.reason and PROBE_DIST in info.reason
         assert "\n" not in info.reason
         assert {i.status for i in ganzoo.list_plugins() if i.distribution == "ganzoo"} == {"ok"}
         with pytest.raises(ganzoo.BrokenPlugin, match=reason) as caught:
-            ganzoo.create_loss("hinge")
+            ganzoo.create_loss(PROBE)
     if case in ("import error", "error at import"):
         assert isinstance(caught.value.__cause__, (ImportError, RuntimeError))
 
 
 def test_a_plugin_within_its_declared_api_range_works(tmp_path):
     declared = f">={ganzoo.PLUGIN_API_VERSION},<{ganzoo.PLUGIN_API_VERSION + 1}"
-    with extra_loss(tmp_path, "hinge", HINGE + f"        plugin_api = '{declared}'\n"):
-        assert [info.status for info in listed("loss", "hinge")] == ["ok"]
-        assert ganzoo.create_loss("hinge").config.margin == 1.0
+    with extra_loss(tmp_path, PROBE, HINGE + f"        plugin_api = '{declared}'\n"):
+        assert [info.status for info in listed("loss", PROBE)] == ["ok"]
+        assert ganzoo.create_loss(PROBE).config.margin == 1.0
 
 
 def test_a_name_clash_with_a_built_in_is_never_settled_silently(tmp_path):
     with extra_loss(tmp_path, "wgan", HINGE):
         rows = listed("loss", "wgan")
-        assert {(i.distribution, i.status) for i in rows} == {("ganzoo", "ambiguous"), ("ganzoo-extra", "ambiguous")}
+        assert {(i.distribution, i.status) for i in rows} == {("ganzoo", "ambiguous"), (PROBE_DIST, "ambiguous")}
         assert all("also offered by" in i.reason for i in rows)
-        with pytest.raises(ganzoo.AmbiguousPlugin, match=r"\(ganzoo, ganzoo-extra\).*DIST/NAME"):
+        with pytest.raises(ganzoo.AmbiguousPlugin, match=rf"\(ganzoo, {PROBE_DIST}\).*DIST/NAME"):
             ganzoo.create_loss("wgan")
         assert type(ganzoo.create_loss("ganzoo/wgan")).__name__ == "WGAN"
-        assert type(ganzoo.create_loss("ganzoo-extra/wgan")).__name__ == "Hinge"
-        assert type(ganzoo.create_loss("ganzoo_extra/wgan")).__name__ == "Hinge"  # names are normalised
+        assert type(ganzoo.create_loss(f"{PROBE_DIST}/wgan")).__name__ == "Hinge"
+        assert type(ganzoo.create_loss(PROBE_DIST.replace("-", "_") + "/wgan")).__name__ == "Hinge"  # names are normalised
 
 
 def test_an_unknown_name_suggests_a_close_match():

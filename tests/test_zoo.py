@@ -45,6 +45,8 @@ SHIPPED = sorted(f"{loss}-{data}" for loss in LOSSES for data in DATASETS)
 RECOMPUTED_TOY = ["nonsaturating-ring8", "wgan-grid25"]
 TOY_METRICS = {"modes", "modes_total", "high_quality", "kl", "w1"}
 DIGITS_METRICS = {"classes", "classes_total", "kl", "confidence", "frechet"}
+#: Relative tolerance for a number recorded on one machine and recomputed on another.
+CROSS_MACHINE = 1e-5
 SHIPPED_CARDS = resources.files("ganzoo_model_cards")
 
 
@@ -122,8 +124,9 @@ def test_shipped_card_is_complete(name):
 def test_card_metrics_are_what_evaluate_computes(name):
     card = zoo.model_card(name)
     measured = evaluate(ganzoo.load_pretrained(name), card.dataset, seed=0)
-    # One thread here and when the cards were written; a different thread count may move the last bits.
-    assert measured == pytest.approx(card.metrics, rel=1e-9)
+    # Recorded on one CPU, recomputed on this one: float32 kernels differ in their last bits between
+    # CPUs (e.g. AVX2 vs AVX-512), which moved a Frechet distance by 2.4e-8 relative on one pair of machines.
+    assert measured == pytest.approx(card.metrics, rel=CROSS_MACHINE)
 
 
 def test_shipped_weights_fit_the_size_budget_and_the_package_data():
@@ -288,7 +291,7 @@ def test_evaluate_prints_the_card_metrics_as_json(capsys):
     assert main(["evaluate", "minimax-digits", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out, parse_constant=strict_json)
     assert printed["data"] == "digits:size=16" and printed["seed"] == 0
-    assert printed["metrics"] == pytest.approx(shipped_front("minimax-digits")["metrics"], rel=1e-9)
+    assert printed["metrics"] == pytest.approx(shipped_front("minimax-digits")["metrics"], rel=CROSS_MACHINE)
 
 
 def strict_json(constant: str):
