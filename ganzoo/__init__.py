@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "ganzoo.interfaces": [
         "Loss", "Constraint", "Generator", "Critic", "Dataset", "GaussianMixture",
-        "Config", "NetworkConfig", "GeneratorConfig", "TrainDefaults",
+        "Config", "NetworkConfig", "GeneratorConfig", "TrainDefaults", "Shard", "epoch_indices",
     ],
     "ganzoo.registry": [
         "PLUGIN_API_VERSION", "PluginInfo", "list_plugins", "get_class", "plugin_info",

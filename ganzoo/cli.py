@@ -113,6 +113,10 @@ def _spec_option(name: str, help_: str, **kw: Any):
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16 autocast on CUDA [default: fp32].")
 @click.option("--ema", type=float, help="Keep an EMA of the generator with this decay, e.g. 0.999.")
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile both networks.")
+@click.option(
+    "--sync-batchnorm/--local-batchnorm", default=None,
+    help="With several processes: BatchNorm statistics over the global batch, or each process's rows [default: sync].",
+)  # fmt: skip
 @click.option("--seed", type=int, help="Random seed [default: 0].")
 @click.option("--log-every", type=int, help="Steps between metric records [default: 50].")
 @click.option("--sample-every", type=int, help="Steps between sample pictures [default: 500].")
@@ -121,11 +125,32 @@ def _spec_option(name: str, help_: str, **kw: Any):
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON or TOML config; flags override it.")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this folder from its newest checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(config_file: str | None, resume: str | None, quiet: bool, constraint: tuple[str, ...], **flags: Any) -> None:
-    """Train a GAN with one shared loop, e.g. `ganzoo train --loss wgan --constraint clip`."""
+@click.option(
+    "--nproc-per-node", type=click.IntRange(1), metavar="N",
+    help="Share the run among N processes on this machine, started by torchrun's launcher (one per GPU, or CPU).",
+)  # fmt: skip
+def train(
+    config_file: str | None,
+    resume: str | None,
+    quiet: bool,
+    nproc_per_node: int | None,
+    constraint: tuple[str, ...],
+    **flags: Any,
+) -> None:
+    """Train a GAN with one shared loop: `ganzoo train --loss wgan --constraint clip`.
+
+    Under torchrun (`torchrun --nproc-per-node 2 -m ganzoo train ...`) or with --nproc-per-node,
+    several processes share one run; --batch-size is then the global batch.
+    """
     from .config import read_config_file
     from .errors import ConfigError
     from .loop import train as run_training
+
+    if nproc_per_node is not None:
+        from .launch import launch
+
+        root = click.get_current_context().find_root().obj
+        raise click.exceptions.Exit(launch(nproc_per_node, root["argv"], root["debug"]))
 
     settings: dict[str, Any] = read_config_file(config_file) if config_file else {}
     names = {"compile_": "compile"}
@@ -140,6 +165,8 @@ def train(config_file: str | None, resume: str | None, quiet: bool, constraint: 
         if "loss" not in settings:
             raise ConfigError("--loss is required (e.g. --loss wgan); see `ganzoo list loss`")
         result = run_training(settings, quiet=quiet)
+    if os.environ.get("RANK", "0") != "0":  # one of several processes: rank 0 reports
+        return
     click.echo(f"trained {result.step} steps in {result.run_dir}")
     if result.samples_path:
         click.echo(f"samples:   {result.samples_path}")
@@ -255,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in args or bool(os.environ.get("GANZOO_DEBUG"))
     args = [a for a in args if a != "--debug"]
     try:
-        cli.main(args=args, prog_name="ganzoo", standalone_mode=False)
+        code = cli.main(args=args, prog_name="ganzoo", standalone_mode=False, obj={"argv": args, "debug": debug})
+        if isinstance(code, int):  # click returns the code of an Exit raised in a command
+            return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:  # click's own usage errors, made one line like ours
@@ -269,12 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     except GanzooError as exc:
         if debug:
             raise
-        click.echo(f"ganzoo: error: {exc}", err=True)
+        if not getattr(exc, "quiet", False):  # quiet: another process of the same run reported first
+            click.echo(f"ganzoo: error: {exc}", err=True)
         return exc.exit_code
     except Exception as exc:  # an unexpected failure: still one line unless --debug
         if debug:
             raise
-        click.echo(f"ganzoo: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        if not getattr(exc, "quiet", False):
+            click.echo(f"ganzoo: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         return 1
     return 0
 

@@ -87,6 +87,10 @@ class TrainConfig(BaseModel):
     precision: Precision = "fp32"
     ema: float | None = Field(None, gt=0, lt=1, description="generator EMA decay")
     compile: bool = False
+    sync_batchnorm: bool = Field(
+        True, description="with several processes, BatchNorm statistics span the global batch (else each process's rows)"
+    )
+    world_size: int | None = Field(None, gt=0, description="processes that shared the run: recorded by the loop")
 
     log_every: int = Field(50, gt=0)
     sample_every: int = Field(500, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -137,6 +138,44 @@ class Critic(_Plugin, nn.Module):
         self.sample_shape = tuple(config.sample_shape)
 
 
+@dataclass(frozen=True)
+class Shard:
+    """This process's part of a run's data: rows [rank * b, (rank + 1) * b) of every global batch,
+    b = global batch / world_size. `seed` is the run's seed; `start` counts the global batches
+    the run already drew (non-zero on resume)."""
+
+    rank: int = 0
+    world_size: int = 1
+    seed: int = 0
+    start: int = 0
+
+    def rows(self, global_batch: int) -> slice:
+        local = global_batch // self.world_size
+        return slice(self.rank * local, (self.rank + 1) * local)
+
+
+def epoch_indices(n: int, batch_size: int, shard: Shard) -> Iterator[Tensor]:
+    """Index batches over n samples, epoch after epoch, for `shard`'s share of each global batch.
+
+    Every epoch is a fresh permutation drawn from (seed, epoch) alone, cut into global batches
+    of `batch_size` (the last partial one dropped): each sample is seen once per epoch across
+    all processes, the global batches do not depend on the number of processes, and a resumed
+    run jumps straight to batch `shard.start`.
+    """
+    per_epoch = n // batch_size
+    if per_epoch == 0:
+        from .errors import UsageError
+
+        raise UsageError(f"the data holds {n} samples, fewer than one batch of {batch_size}")
+    rows = shard.rows(batch_size)
+    epoch, index = divmod(shard.start, per_epoch)
+    while True:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed((shard.seed * 1_000_003 + epoch) % 2**63))
+        for i in range(index, per_epoch):
+            yield order[i * batch_size : (i + 1) * batch_size][rows]
+        epoch, index = epoch + 1, 0
+
+
 class Dataset(_Plugin):
     """A source of real samples: `sample_shape` and an endless stream of batches on a device."""
 
@@ -147,6 +186,17 @@ class Dataset(_Plugin):
 
     def batches(self, batch_size: int, device: torch.device) -> Iterator[Tensor]:
         raise NotImplementedError
+
+    def local_batches(self, batch_size: int, device: torch.device, shard: Shard) -> Iterator[Tensor]:
+        """What the loop draws: this process's rows of each global batch of `batch_size`.
+
+        By default every process draws the whole global batch from `batches` (the loop keeps
+        the global RNG identical on every process) and keeps its rows, so a dataset written
+        for one process works unchanged under many. Override it to read only the share.
+        """
+        rows = shard.rows(batch_size)
+        for batch in self.batches(batch_size, device):
+            yield batch[rows]
 
     def describe(self) -> dict[str, Any]:
         """Facts about the data that metrics may use (e.g. mixture centres)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,8 +33,9 @@ from .checkpoint import (
     save_tensors,
 )
 from .config import TrainConfig, to_config
+from .distributed import PeerFailed, World, convert_batchnorm, restarted
 from .errors import CheckpointError, ConfigError, Interrupted, TrainingError
-from .interfaces import Constraint, Loss
+from .interfaces import Constraint, Loss, Shard
 from .pictures import save_samples
 from .registry import configure, plugin_info
 
@@ -159,39 +162,50 @@ def checkpoints_in(run_dir: Path) -> list[Path]:
 
 
 class _StopFlag:
-    """Turns Ctrl-C into a flag the loop checks between steps, so a checkpoint is always whole."""
+    """Turns Ctrl-C into a flag the loop checks between steps, so a checkpoint is always whole.
 
-    def __init__(self) -> None:
+    One process: a second Ctrl-C stops at once. Several: every process stops at the same step
+    (the loop agrees on the flag at its sync points), and SIGTERM counts too, since torchrun
+    passes a Ctrl-C on to its workers as a second signal, and schedulers stop jobs with SIGTERM.
+    """
+
+    def __init__(self, several: bool) -> None:
         self.raised = False
+        self.several = several
 
     def __call__(self, signum: int, frame: Any) -> None:
-        if self.raised:  # a second Ctrl-C stops at once
+        if self.raised and not self.several:
             raise KeyboardInterrupt
         self.raised = True
 
     @contextlib.contextmanager
     def installed(self):
+        signals = [signal.SIGINT, signal.SIGTERM] if self.several else [signal.SIGINT]
         try:
-            previous = signal.signal(signal.SIGINT, self)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
+            previous = [signal.signal(s, self) for s in signals]
+        except ValueError:  # not the main thread: leave the signals alone
             yield self
             return
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, handler in zip(signals, previous):
+                signal.signal(s, handler)
 
 
 class Trainer:
     """Holds the state of one run; `run()` is the loop."""
 
-    def __init__(self, plan_: Plan, run_dir: Path, quiet: bool = False) -> None:
+    def __init__(self, plan_: Plan, run_dir: Path, quiet: bool = False, world: World | None = None) -> None:
         self.plan = plan_
         self.cfg = cfg = plan_.config
         self.run_dir = run_dir
-        self.quiet = quiet
-        self.device = resolve_device(cfg.device)
+        self.world = world = world or World()
+        self.quiet = quiet or not world.main
+        self.device = world.device or resolve_device(cfg.device)
         self.step = 0
+        self.real_batches = 0  # global batches of real data drawn so far: where a resumed stream starts
+        self.rows = Shard(world.rank, world.size).rows(cfg.batch_size)
 
         plugins = plan_.plugins
         build = lambda role: plugins[role][0](plugins[role][1])  # noqa: E731
@@ -199,11 +213,16 @@ class Trainer:
         self.constraints = [build(role) for role in plugins if role.startswith("constraint.")]
         self.data = build("data")
         torch.manual_seed(cfg.seed)
-        self.generator = build("generator").to(self.device)
-        critic = build("critic")
+        world.seed_own_rng(cfg.seed)
+        generator, critic = build("generator"), build("critic")
         for constraint in self.constraints:
             critic = constraint.attach(critic)
-        self.critic = critic.to(self.device)
+        if world.size > 1 and cfg.sync_batchnorm:
+            generator, critic = convert_batchnorm(generator), convert_batchnorm(critic)
+        self.local_batchnorm = world.size > 1 and not cfg.sync_batchnorm
+        self.generator, self.critic = generator.to(self.device), critic.to(self.device)
+        world.broadcast_module(self.generator)
+        world.broadcast_module(self.critic)
         if self.device.type == "cuda" and len(plan_.sample_shape) == 3:
             self.generator.to(memory_format=torch.channels_last)
             self.critic.to(memory_format=torch.channels_last)
@@ -231,6 +250,16 @@ class Trainer:
             out[role] = {"name": info.name, "distribution": info.distribution, "version": info.version}
         return out
 
+    def rng_tensors(self) -> dict[str, torch.Tensor]:
+        """The shared RNG state and, with several processes, every process's own stream (a collective)."""
+        tensors = {"rng.cpu": torch.get_rng_state()}
+        if self.cuda_rng:
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        for i, state in enumerate(self.world.own_rng_states()):
+            for rank, part in enumerate(self.world.gather(state)):
+                tensors[f"rng.rank{rank}.{('cpu', 'cuda')[i]}"] = part
+        return tensors
+
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors = {**module_tensors("generator", self.generator), **module_tensors("critic", self.critic)}
         if self.ema is not None:
@@ -239,16 +268,18 @@ class Trainer:
         for name, opt in (("optimizer_generator", self.opt_g), ("optimizer_critic", self.opt_c)):
             opt_tensors, meta[name] = optimizer_tensors(name, opt)
             tensors.update(opt_tensors)
-        tensors["rng.cpu"] = torch.get_rng_state()
-        if self.cuda_rng:
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        return tensors, meta
+        return {**tensors, **self.rng_tensors()}, meta
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self) -> Path | None:
+        """Every process takes part (the RNG states are gathered); rank 0 alone writes."""
         tensors, meta = self.state_tensors()
+        if not self.world.main:
+            return None
         metadata = {
             "format": CHECKPOINT,
             "step": str(self.step),
+            "real_batches": str(self.real_batches),
+            "world_size": str(self.world.size),
             "config": self.cfg.model_dump_json(),
             "ganzoo_version": __version__,
             "plugins": self.plugin_versions(),
@@ -273,33 +304,58 @@ class Trainer:
         if self.cuda_rng:
             torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
         self.step = int(metadata["step"])
+        self.real_batches = int(metadata.get("real_batches", 0))
+        saved_size = int(metadata.get("world_size", 1))
+        own = [tensors.get(f"rng.rank{self.world.rank}.{kind}") for kind in ("cpu", "cuda")[: 1 + self.cuda_rng]]
+        if saved_size == self.world.size and all(t is not None for t in own):
+            self.world.load_own_rng_states(own)
+        elif saved_size != self.world.size:
+            self.world.seed_own_rng(self.cfg.seed + self.step)
+            if self.world.main:
+                print(
+                    f"ganzoo: {path} was written by {saved_size} processes and this run has {self.world.size}: "
+                    "it continues, but not bitwise as it would have with the same number",
+                    file=sys.stderr,
+                )
 
     # -- the loop ------------------------------------------------------------------------------
 
+    def fake_batch(self) -> torch.Tensor:
+        """This process's rows of a global batch of z, drawn from the shared stream."""
+        return self.generator.latent(self.cfg.batch_size)[self.rows]
+
     def critic_step(self, real_stream, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         real = next(real_stream)
+        self.real_batches += 1
         with torch.no_grad(), self.autocast:
-            fake = self.generator_fn(self.generator.latent(real.shape[0]))
-        loss, total = critic_objective(self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast)
+            fake = self.generator_fn(self.fake_batch())
+        with self.world.own_rng():
+            loss, total = critic_objective(self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast)
         self.opt_c.zero_grad(set_to_none=True)
         total.backward()
+        self.world.average_gradients(self.critic.parameters())
         norm = grad_norm(self.critic) if log else None
         self.opt_c.step()
         for constraint in self.constraints:
             constraint.after_critic_step(self.critic)
         return loss.detach(), norm
 
-    def generator_step(self, batch_size: int, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def generator_step(self, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         self.critic.requires_grad_(False)  # the generator step needs no critic gradients
         with self.autocast:
-            fake = self.generator_fn(self.generator.latent(batch_size))
-            scores = self.critic_fn(self.loss.perturb(fake, progress))
+            fake = self.generator_fn(self.fake_batch())
+            with self.world.own_rng():
+                scores = self.critic_fn(self.loss.perturb(fake, progress))
         loss = self.loss.generator_loss(scores.float())
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
         self.critic.requires_grad_(True)
+        self.world.average_gradients(self.generator.parameters())
         norm = grad_norm(self.generator) if log else None
         self.opt_g.step()
+        if self.local_batchnorm:
+            self.world.average_buffers(self.generator)
+            self.world.average_buffers(self.critic)
         if self.ema is not None:
             self.ema.update(self.generator, step=self.step)
         return loss.detach(), norm
@@ -318,54 +374,64 @@ class Trainer:
         return save_samples(path, fake, reference, title=f"{self.cfg.loss} - step {self.step}")
 
     def run(self) -> TrainResult:
-        cfg, device = self.cfg, self.device
-        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        atomic_write(self.run_dir / "config.json", lambda tmp: tmp.write_text(self.cfg.model_dump_json(indent=2)))
+        cfg, device, main = self.cfg, self.device, self.world.main
         metrics_path = self.run_dir / "metrics.jsonl"
-        self.truncate_metrics(metrics_path)
+        fixed_z = reference = None
+        if main:
+            (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+            atomic_write(self.run_dir / "config.json", lambda tmp: tmp.write_text(self.cfg.model_dump_json(indent=2)))
+            self.truncate_metrics(metrics_path)
+            # Fixed z and reference points for pictures, drawn without touching the training RNG.
+            with torch.random.fork_rng(devices=[device] if self.cuda_rng else []):
+                torch.manual_seed(cfg.seed + 1)
+                fixed_z = self.generator.latent(64 if len(self.plan.sample_shape) != 1 else 1000)
+                reference = next(self.data.batches(1000, device)) if self.plan.sample_shape == (2,) else None
 
-        # Fixed z and reference points for pictures, drawn without touching the training RNG.
-        with torch.random.fork_rng(devices=[device] if self.cuda_rng else []):
-            torch.manual_seed(cfg.seed + 1)
-            fixed_z = self.generator.latent(64 if len(self.plan.sample_shape) != 1 else 1000)
-            reference = next(self.data.batches(1000, device)) if self.plan.sample_shape == (2,) else None
-
-        stream = self.data.batches(cfg.batch_size, device)
+        shard = Shard(self.world.rank, self.world.size, cfg.seed, self.real_batches)
+        stream = self.data.local_batches(cfg.batch_size, device, shard)
         bar = self.progress_bar()
         last: dict[str, float] = {}
         samples_path = None
         interval_start, interval_steps = time.perf_counter(), 0
-        stop = _StopFlag()
-        with stop.installed(), metrics_path.open("a") as log_file, contextlib.closing(bar):
-            while self.step < cfg.steps and not stop.raised:
+        stop = _StopFlag(several=self.world.size > 1)
+        stopping = False
+        log_file = metrics_path.open("a") if main else contextlib.nullcontext()
+        with stop.installed(), log_file, contextlib.closing(bar):
+            while self.step < cfg.steps and not stopping:
                 progress = self.step / cfg.steps
                 log = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
                 for _ in range(critic_steps(self.step, cfg)):
                     critic_loss, critic_norm = self.critic_step(stream, progress, log)
-                generator_loss, generator_norm = self.generator_step(cfg.batch_size, progress, log)
+                generator_loss, generator_norm = self.generator_step(progress, log)
                 self.step += 1
                 interval_steps += 1
                 bar.update(1)
                 checkpoint_due = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
                 if log or checkpoint_due:
-                    # The only host-device sync: losses are read back when logged.
-                    values = torch.stack([critic_loss, generator_loss]).tolist()
+                    # The only host-device sync, and the processes' only agreement: losses (means over
+                    # processes) and whether any process was asked to stop.
+                    flag = torch.tensor(float(stop.raised), device=device)
+                    *values, stop_votes = self.world.mean(torch.stack([critic_loss, generator_loss, flag])).tolist()
                     self.check_finite(values)
+                    stopping = stop_votes > 0
+                if self.world.size == 1:
+                    stopping = stop.raised
                 if log:
                     now = time.perf_counter()
                     last = self.record(values, critic_norm, generator_norm, (now - interval_start) / interval_steps)
-                    log_file.write(json.dumps(last) + "\n")
-                    log_file.flush()
+                    if main:
+                        log_file.write(json.dumps(last) + "\n")
+                        log_file.flush()
                     bar.set_postfix({k: f"{last[k]:.4g}" for k in ("critic_loss", "generator_loss", "wasserstein") if k in last})
                     interval_start, interval_steps = now, 0
-                if self.step % cfg.sample_every == 0 or self.step == cfg.steps:
+                if main and (self.step % cfg.sample_every == 0 or self.step == cfg.steps):
                     samples_path = self.picture(fixed_z, reference)
                 if checkpoint_due:
                     self.save_checkpoint()
-        if stop.raised:
+        if stopping:
             self.save_checkpoint()
             raise Interrupted(f"interrupted at step {self.step}; resume with --resume {self.run_dir}")
-        generator_path = self.export()
+        generator_path = self.export() if main else self.run_dir / "generator.safetensors"
         return TrainResult(self.run_dir, generator_path, samples_path, self.step, last)
 
     def record(self, values: list[float], critic_norm, generator_norm, seconds: float) -> dict[str, float]:
@@ -408,24 +474,58 @@ def train(
     config: TrainConfig | dict[str, Any] | None = None, *, resume: str | Path | None = None, quiet: bool = False
 ) -> TrainResult:
     """Train a GAN. `config` is a TrainConfig or a dict of its fields; with `resume`, a run folder
-    whose newest checkpoint is continued, `config` then overriding the saved settings."""
+    whose newest checkpoint is continued, `config` then overriding the saved settings.
+
+    Under torchrun, or inside a process group the caller started, every process calls this with
+    the same arguments; they share the run (see ganzoo.distributed) and rank 0 writes its files.
+    """
+    overrides = config.model_dump(exclude_unset=True) if isinstance(config, TrainConfig) else dict(config or {})
+    if resume is None and config is None:
+        raise ConfigError("train needs a config (at least a loss) or a run folder to resume")
+    world = World.join(str(overrides.get("device", "auto")))
+    broken = False
+    try:
+        return _train(overrides, resume, quiet, world)
+    except BaseException as exc:
+        broken = isinstance(exc, PeerFailed)
+        if world.size > 1 and not isinstance(exc, KeyboardInterrupt) and not world.first_to_fail():
+            exc.quiet = True  # another process reports first; one line tells the story
+        raise
+    finally:
+        world.leave(broken)
+
+
+def _train(overrides: dict[str, Any], resume: str | Path | None, quiet: bool, world: World) -> TrainResult:
     if resume is None:
-        if config is None:
-            raise ConfigError("train needs a config (at least a loss) or a run folder to resume")
-        run_plan = plan(config)
-        run_dir = Path(run_plan.config.out) if run_plan.config.out else default_run_dir(run_plan.config)
+        run_plan = plan({**overrides, "world_size": world.size})
+        cfg = run_plan.config
+        if cfg.out is None and world.size > 1 and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0) > 0:
+            raise ConfigError("a run that torchrun may restart needs --out, so the restarted processes find it")
+        run_dir = Path(world.broadcast_text(str(cfg.out or default_run_dir(cfg))))
         if checkpoints_in(run_dir):
-            raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
-        trainer = Trainer(run_plan, run_dir, quiet)
-    else:
-        run_dir = Path(resume)
-        saved = checkpoints_in(run_dir)
-        if not saved:
-            raise CheckpointError(f"{run_dir} holds no checkpoint to resume (looked for checkpoints/step-*.safetensors)")
-        metadata = read_metadata(saved[-1], CHECKPOINT)
-        overrides = config.model_dump(exclude_unset=True) if isinstance(config, TrainConfig) else dict(config or {})
-        base = load_metadata_json(metadata, "config", saved[-1])
-        run_plan = plan({**base, **overrides, "out": str(run_dir)})
-        trainer = Trainer(run_plan, run_dir, quiet)
-        trainer.load_checkpoint(saved[-1], metadata)
+            if not restarted():
+                raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
+            resume = run_dir  # torchrun restarted the group after a failure: continue where it stopped
+            overrides = {k: v for k, v in overrides.items() if k != "out"}
+        else:
+            check_batch_split(cfg, world)
+            return Trainer(run_plan, run_dir, quiet, world).run()
+    run_dir = Path(resume)
+    saved = checkpoints_in(run_dir)
+    if not saved:
+        raise CheckpointError(f"{run_dir} holds no checkpoint to resume (looked for checkpoints/step-*.safetensors)")
+    metadata = read_metadata(saved[-1], CHECKPOINT)
+    base = load_metadata_json(metadata, "config", saved[-1])
+    run_plan = plan({**base, **overrides, "out": str(run_dir), "world_size": world.size})
+    check_batch_split(run_plan.config, world)
+    trainer = Trainer(run_plan, run_dir, quiet, world)
+    trainer.load_checkpoint(saved[-1], metadata)
     return trainer.run()
+
+
+def check_batch_split(cfg: TrainConfig, world: World) -> None:
+    if cfg.batch_size % world.size:
+        raise ConfigError(
+            f"--batch-size {cfg.batch_size} is the global batch and does not split evenly over {world.size} "
+            f"processes; use a multiple of {world.size}"
+        )

@@ -46,10 +46,13 @@ class Digits(ganzoo.Dataset):
         return images.to(device, copy=True), labels.to(device, copy=True)  # copies keep the cache intact
 
     def batches(self, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+        seed = int(torch.randint(2**62, ()))  # from the global RNG, so manual_seed makes it repeatable
+        return self.local_batches(batch_size, device, ganzoo.Shard(seed=seed))
+
+    def local_batches(self, batch_size: int, device: torch.device, shard: ganzoo.Shard) -> Iterator[Tensor]:
         images, _ = self.tensors(device)
-        while True:
-            # Drawn on the device from the global RNG, so a resumed run replays the same batches.
-            yield images[torch.randint(len(images), (batch_size,), device=device)]
+        for indices in ganzoo.epoch_indices(len(images), batch_size, shard):
+            yield images[indices.to(device)]
 
     def describe(self) -> dict[str, Any]:
         return {"classes": 10}

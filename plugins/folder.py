@@ -20,6 +20,8 @@ def image_files(folder: Path) -> list[Path]:
 
 
 class _Images(torch.utils.data.Dataset):
+    """Decoded images as uint8 (C, size, size): a quarter of float32's memory, scaled in the batch."""
+
     def __init__(self, files: list[Path], size: int, channels: int) -> None:
         self.files, self.size, self.mode = files, size, "L" if channels == 1 else "RGB"
 
@@ -34,8 +36,11 @@ class _Images(torch.utils.data.Dataset):
                 square = ImageOps.fit(image.convert(self.mode), (self.size, self.size), Image.Resampling.BICUBIC)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             raise ganzoo.UsageError(f"cannot read image {path}: {exc}") from exc
-        pixels = torch.from_numpy(np.array(square, dtype=np.float32)).view(self.size, self.size, -1)
-        return pixels.permute(2, 0, 1) / 127.5 - 1  # [0, 255] -> [-1, 1]
+        return torch.from_numpy(np.array(square, dtype=np.uint8)).view(self.size, self.size, -1).permute(2, 0, 1)
+
+
+def _to_unit_range(pixels: Tensor) -> Tensor:
+    return pixels.float() / 127.5 - 1  # [0, 255] -> [-1, 1]
 
 
 class Folder(ganzoo.Dataset):
@@ -45,7 +50,12 @@ class Folder(ganzoo.Dataset):
         path: Path = Field(description="folder of images, searched recursively")
         size: int = Field(64, gt=0, description="side of the square images")
         channels: int = Field(3, description="1 (grey) or 3 (RGB)")
-        num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+        num_workers: int = Field(0, ge=0, description="DataLoader worker processes that decode images")
+        memory_limit_mb: float = Field(
+            2048, ge=0, allow_inf_nan=False,
+            description="decode every image once and keep them in memory when they fit in this many MB; "
+            "else decode each batch anew",
+        )  # fmt: skip
 
         @field_validator("path")
         @classmethod
@@ -68,22 +78,34 @@ class Folder(ganzoo.Dataset):
         self.sample_shape = (config.channels, config.size, config.size)
 
     def batches(self, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+        seed = int(torch.randint(2**62, ()))  # from the global RNG, so manual_seed makes it repeatable
+        return self.local_batches(batch_size, device, ganzoo.Shard(seed=seed))
+
+    def local_batches(self, batch_size: int, device: torch.device, shard: ganzoo.Shard) -> Iterator[Tensor]:
         device = torch.device(device)
         images = _Images(image_files(self.config.path), self.config.size, self.config.channels)
         if len(images) < batch_size:
             raise ganzoo.UsageError(
                 f"{self.config.path} holds {len(images)} images, fewer than one batch of {batch_size}"
             )
+        batches = ganzoo.epoch_indices(len(images), batch_size, shard)
+        size_mb = len(images) * self.config.channels * self.config.size**2 / 2**20
+        if size_mb <= self.config.memory_limit_mb:
+            pixels = self._decode_all(images).to(device)
+            return (_to_unit_range(pixels[indices.to(device)]) for indices in batches)
+        return self._stream(images, batches, device)
+
+    def _decode_all(self, images: _Images) -> Tensor:
+        loader = DataLoader(images, batch_size=256, num_workers=self.config.num_workers)
+        return torch.cat(list(loader))
+
+    def _stream(self, images: _Images, batches: Iterator[Tensor], device: torch.device) -> Iterator[Tensor]:
         pinned = device.type == "cuda"
         loader = DataLoader(
             images,
-            batch_size,
-            shuffle=True,
-            drop_last=True,
+            batch_sampler=(indices.tolist() for indices in batches),
             num_workers=self.config.num_workers,
-            persistent_workers=self.config.num_workers > 0,
             pin_memory=pinned,
         )
-        while True:  # one epoch after another, reshuffled each time
-            for batch in loader:
-                yield batch.to(device, non_blocking=pinned)
+        for pixels in loader:
+            yield _to_unit_range(pixels.to(device, non_blocking=pinned))

@@ -10,15 +10,24 @@ of each and their ratio (loop / plain):
 
 The shared loop's time is its own `sec_per_step` log, taken between log steps after a warm-up
 interval; the plain loop is timed over the same number of steps after the same warm-up.
+
+`--processes 1 2` measures the distributed case instead: the same run (same global batch)
+shared by 1 and by 2 processes (`ganzoo train --nproc-per-node N`; gloo on the CPU, where
+the cores are split evenly among the processes, NCCL with one GPU each on CUDA), alternating,
+and prints real samples per second and the scaling efficiency (speed-up / processes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -103,6 +112,39 @@ def plain_seconds_per_step(case: dict, device: str, steps: int, warmup: int) -> 
     return (time.perf_counter() - start) / steps
 
 
+def shared_samples_per_second(case: dict, device: str, processes: int, steps: int, warmup: int) -> float:
+    """Real samples per second of one run shared by `processes` processes, from rank 0's own timing."""
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as out:
+        config = Path(out) / "run.json"
+        settings = {**case, "loss": "wgan", "constraints": ["clip"], "n_critic": N_CRITIC, "critic_boost": 0}
+        settings.update(steps=warmup + steps, log_every=warmup, sample_every=10**9, checkpoint_every=10**9)
+        config.write_text(json.dumps({**settings, "device": device, "out": str(Path(out) / "run")}))
+        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // processes))}
+        command = [sys.executable, "-m", "ganzoo", "train", "--config", str(config), "--quiet"]
+        subprocess.run([*command, "--nproc-per-node", str(processes)], check=True, env=env, stdout=subprocess.DEVNULL)
+        records = (Path(out) / "run" / "metrics.jsonl").read_text().splitlines()
+    timed = [json.loads(r) for r in records[1:]]
+    seconds = sum(r["sec_per_step"] for r in timed) / len(timed)
+    return case["batch_size"] * N_CRITIC / seconds
+
+
+def bench_processes(args: argparse.Namespace, cases: list[str], devices: list[str]) -> None:
+    print(f"{'case':<16}{'device':<8}" + "".join(f"{f'{n} proc samples/s':>20}" for n in args.processes)
+          + f"{'efficiency':>12}")  # fmt: skip
+    for device in devices:
+        for name in cases:
+            rates: dict[int, list[float]] = {n: [] for n in args.processes}
+            for _ in range(args.rounds):
+                for n in args.processes:
+                    rates[n].append(shared_samples_per_second(CASES[name], device, n, args.steps, args.warmup))
+            medians = {n: statistics.median(r) for n, r in rates.items()}
+            first, last = args.processes[0], args.processes[-1]
+            efficiency = medians[last] / medians[first] / (last / first)
+            row = "".join(f"{medians[n]:>20.1f}" for n in args.processes)
+            print(f"{name:<16}{device:<8}{row}{efficiency:>12.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=[*CASES, "all"], default="all")
@@ -110,11 +152,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="timed generator steps per measurement")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="alternations of the two loops")
+    parser.add_argument("--processes", type=int, nargs="+", help="measure one run shared by this many processes")
     args = parser.parse_args()
     cases = list(CASES) if args.case == "all" else [args.case]
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, devices: {', '.join(devices)}")
+    if args.processes:
+        bench_processes(args, cases, devices)
+        return
     print(f"{'case':<16}{'device':<8}{'loop s/step':>14}{'plain s/step':>14}{'loop/plain':>12}  per-round ratios")
     for device in devices:
         for name in cases:

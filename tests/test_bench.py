@@ -15,3 +15,12 @@ def test_bench_loop_prints_a_ratio_for_each_case(monkeypatch, capsys):
     assert [row[0] for row in rows] == ["mlp-ring8", "dcgan-digits32"]
     # case, device, loop s/step, plain s/step, their ratio, then one ratio per round
     assert all(len(row) == 6 and float(row[4]) > 0 and float(row[5]) > 0 for row in rows)
+
+
+def test_bench_loop_prints_the_scaling_of_one_run_over_processes(monkeypatch, capsys):
+    args = ["--device", "cpu", "--case", "mlp-ring8", "--steps", "2", "--warmup", "1", "--rounds", "1"]
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), *args, "--processes", "1", "2"])
+    runpy.run_path(str(SCRIPT), run_name="__main__")
+    (row,) = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("mlp")]
+    # case, device, samples/s with 1 and with 2 processes, scaling efficiency
+    assert len(row) == 5 and all(float(value) > 0 for value in row[2:])
