@@ -11,6 +11,10 @@ of each and their ratio (loop / plain):
 The shared loop's time is its own `sec_per_step` log, taken between log steps after a warm-up
 interval; the plain loop is timed over the same number of steps after the same warm-up.
 
+`--folder` compares data sources instead: the shared loop on the digits (32x32, MLP nets,
+batch 64) held in memory by the `digits` dataset, and the same images read as PNG files by
+the `folder` dataset, alternating; it prints both times per step and their ratio.
+
 `--processes 1 2` measures the distributed case instead: the same run (same global batch)
 shared by 1 and by 2 processes (`ganzoo train --nproc-per-node N`; gloo on the CPU, where
 the cores are split evenly among the processes, NCCL with one GPU each on CUDA), alternating,
@@ -129,6 +133,24 @@ def shared_samples_per_second(case: dict, device: str, processes: int, steps: in
     return case["batch_size"] * N_CRITIC / seconds
 
 
+def folder_vs_memory(args: argparse.Namespace, device: str) -> None:
+    from PIL import Image
+
+    case = {"generator": "mlp", "critic": "mlp", "batch_size": 64}
+    with tempfile.TemporaryDirectory() as folder:
+        images, _ = ganzoo.create_dataset("digits", size=32).tensors()
+        for i, image in enumerate(images):
+            Image.fromarray(((image[0] + 1) * 127.5).round().byte().numpy()).save(Path(folder) / f"{i:04d}.png")
+        sources = {"memory": "digits:size=32", "folder": f"folder:path={folder},size=32,channels=1"}
+        times: dict[str, list[float]] = {name: [] for name in sources}
+        for _ in range(args.rounds):
+            for name, data in sources.items():
+                times[name].append(loop_seconds_per_step({**case, "data": data}, device, args.steps, args.warmup))
+    memory, folder_s = statistics.median(times["memory"]), statistics.median(times["folder"])
+    print(f"{'case':<16}{'device':<8}{'folder s/step':>14}{'memory s/step':>14}{'folder/memory':>14}")
+    print(f"{'mlp-digits32':<16}{device:<8}{folder_s:>14.5f}{memory:>14.5f}{folder_s / memory:>14.3f}", flush=True)
+
+
 def bench_processes(args: argparse.Namespace, cases: list[str], devices: list[str]) -> None:
     print(f"{'case':<16}{'device':<8}" + "".join(f"{f'{n} proc samples/s':>20}" for n in args.processes)
           + f"{'efficiency':>12}")  # fmt: skip
@@ -153,6 +175,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="alternations of the two loops")
     parser.add_argument("--processes", type=int, nargs="+", help="measure one run shared by this many processes")
+    parser.add_argument("--folder", action="store_true", help="compare the folder dataset with in-memory data")
     args = parser.parse_args()
     cases = list(CASES) if args.case == "all" else [args.case]
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
@@ -160,6 +183,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, devices: {', '.join(devices)}")
     if args.processes:
         bench_processes(args, cases, devices)
+        return
+    if args.folder:
+        for device in devices:
+            folder_vs_memory(args, device)
         return
     print(f"{'case':<16}{'device':<8}{'loop s/step':>14}{'plain s/step':>14}{'loop/plain':>12}  per-round ratios")
     for device in devices:

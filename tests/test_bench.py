@@ -24,3 +24,12 @@ def test_bench_loop_prints_the_scaling_of_one_run_over_processes(monkeypatch, ca
     (row,) = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("mlp")]
     # case, device, samples/s with 1 and with 2 processes, scaling efficiency
     assert len(row) == 5 and all(float(value) > 0 for value in row[2:])
+
+
+def test_bench_loop_compares_the_folder_dataset_with_in_memory_data(monkeypatch, capsys):
+    args = ["--device", "cpu", "--steps", "2", "--warmup", "1", "--rounds", "1", "--folder"]
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), *args])
+    runpy.run_path(str(SCRIPT), run_name="__main__")
+    (row,) = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("mlp")]
+    # case, device, folder s/step, memory s/step, their ratio
+    assert len(row) == 5 and all(float(value) > 0 for value in row[2:])

@@ -55,6 +55,7 @@ EXACT = {
     "wgan+clip": {"loss": "wgan", "constraints": ["clip"]},
     "wgan+clip+ema": {"loss": "wgan", "constraints": ["clip"], "ema": 0.9},
     "grid25": {"loss": "nonsaturating", "data": "grid25"},
+    "folder": {"loss": "nonsaturating", "data": "folder:path=FOLDER,size=8,channels=1"},
     "digits+dcgan+sync-batchnorm": {
         "loss": "nonsaturating", "data": "digits", "generator": "dcgan:width=4", "critic": "dcgan:width=4",
     },
@@ -163,11 +164,28 @@ def penalty_site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def shared_runs(tmp_path_factory, penalty_site):
+def image_folder(tmp_path_factory):
+    """40 of the digits as PNG files."""
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("images")
+    images, _ = ganzoo.create_dataset("digits").tensors()
+    for i, image in enumerate(images[:40]):
+        Image.fromarray(((image[0] + 1) * 127.5).round().byte().numpy()).save(folder / f"{i:02d}.png")
+    return folder
+
+
+def run_spec(spec: dict, folder: Path) -> dict:
+    data = spec.get("data", "ring8").replace("FOLDER", str(folder))
+    return {**TINY, "steps": STEPS, "n_critic": 2, "log_every": 1, **spec, "data": data}
+
+
+@pytest.fixture(scope="module")
+def shared_runs(tmp_path_factory, penalty_site, image_folder):
     """Every run of EXACT and RANDOM, each trained by two processes; the worker checks after every
     step that both hold the same state."""
     out = tmp_path_factory.mktemp("two")
-    runs = [{**TINY, "steps": STEPS, "n_critic": 2, "log_every": 1, **spec} for spec in [*EXACT.values(), *RANDOM.values()]]
+    runs = [run_spec(spec, image_folder) for spec in [*EXACT.values(), *RANDOM.values()]]
     result = finished(
         torchrun("--standalone", "--nproc-per-node", "2", str(HERE / "dist_worker.py"), str(out), json.dumps(runs)),
         out, PYTHONPATH=str(penalty_site),
@@ -177,13 +195,13 @@ def shared_runs(tmp_path_factory, penalty_site):
 
 
 @pytest.mark.parametrize("name", EXACT)
-def test_two_processes_end_with_the_weights_of_one(tmp_path, shared_runs, name):
-    spec = {**TINY, "steps": STEPS, "n_critic": 2, **EXACT[name]}
+def test_two_processes_end_with_the_weights_of_one(tmp_path, shared_runs, image_folder, name):
+    spec = run_spec(EXACT[name], image_folder)
     one = ganzoo.train({**spec, "out": str(tmp_path / "one")}, quiet=True).run_dir
     mine, theirs = final_state(one), final_state(shared_runs[name])
     assert mine.keys() == theirs.keys()
     for key in mine:  # the same sums in another order: float rounding, nothing more
-        torch.testing.assert_close(theirs[key], mine[key], rtol=1e-4, atol=1e-6, msg=key)
+        torch.testing.assert_close(theirs[key], mine[key], rtol=1e-4, atol=1e-6, msg=lambda m: f"{key}: {m}")
     assert json.loads((shared_runs[name] / "config.json").read_text())["world_size"] == 2
 
 
