@@ -129,6 +129,11 @@ class World:
 
     def average_tensors(self, tensors: list[torch.Tensor]) -> None:
         """Replace each tensor, in place, by its mean over the processes: one all-reduce for all."""
+        if len(tensors) == 1:  # flat parameters' gradients: no copies
+            with self._collective():
+                dist.all_reduce(tensors[0])
+            tensors[0].div_(self.size)
+            return
         flat = torch.cat([t.reshape(-1) for t in tensors])
         with self._collective():
             dist.all_reduce(flat)

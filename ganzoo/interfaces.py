@@ -109,17 +109,26 @@ class Generator(_Plugin, nn.Module):
     def __init__(self, config: GeneratorConfig) -> None:
         nn.Module.__init__(self)
         self._init_config(config)
+        self._device: torch.device | None = None
         self.latent_dim = config.latent_dim
         self.sample_shape = tuple(config.sample_shape)
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        if self._device is None:  # looked up once: latent() runs several times per training step
+            self._device = next(self.parameters()).device
+        return self._device
+
+    def _apply(self, fn, recurse=True):  # .to(), .cuda(), ...: the device may change
+        self._device = None
+        return super()._apply(fn, recurse)
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n latent vectors z ~ N(0, I) on the module's device."""
-        device = generator.device if generator is not None else self.device
-        return torch.randn(n, self.latent_dim, device=device, generator=generator).to(self.device)
+        device = self.device
+        if generator is None or generator.device == device:
+            return torch.randn(n, self.latent_dim, device=device, generator=generator)
+        return torch.randn(n, self.latent_dim, device=generator.device, generator=generator).to(device)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
@@ -131,6 +140,9 @@ class Critic(_Plugin, nn.Module):
     """Maps samples (B, *sample_shape) to scores (B,): logits, or unbounded values for WGAN."""
 
     Config: ClassVar[type[NetworkConfig]] = NetworkConfig
+    #: True when each sample's score depends on that sample alone (no BatchNorm or other
+    #: batch-coupled layer): the loop then scores real and fake in one forward.
+    independent_samples: ClassVar[bool] = False
 
     def __init__(self, config: NetworkConfig) -> None:
         nn.Module.__init__(self)
@@ -194,9 +206,10 @@ class Dataset(_Plugin):
         the global RNG identical on every process) and keeps its rows, so a dataset written
         for one process works unchanged under many. Override it to read only the share.
         """
+        if shard.world_size == 1:
+            return self.batches(batch_size, device)
         rows = shard.rows(batch_size)
-        for batch in self.batches(batch_size, device):
-            yield batch[rows]
+        return (batch[rows] for batch in self.batches(batch_size, device))
 
     def describe(self) -> dict[str, Any]:
         """Facts about the data that metrics may use (e.g. mixture centres)."""

@@ -35,6 +35,7 @@ from .checkpoint import (
 from .config import TrainConfig, to_config
 from .distributed import PeerFailed, World, convert_batchnorm, restarted
 from .errors import CheckpointError, ConfigError, Interrupted, TrainingError
+from .flat import FlatParameters
 from .interfaces import Constraint, Loss, Shard
 from .pictures import save_samples
 from .registry import configure, plugin_info
@@ -122,14 +123,19 @@ def critic_objective(
     fake: torch.Tensor,
     progress: float,
     autocast: contextlib.AbstractContextManager = contextlib.nullcontext(),
+    fused: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(the loss's critic objective, that plus every constraint's penalty): what one critic step minimises.
 
     Scores are computed under `autocast` and read in float32; penalties get the raw batches, in full precision.
+    `fused` scores real and fake in one forward, valid for a critic whose samples do not interact.
     """
     with autocast:
-        real_scores = critic(loss.perturb(real, progress))
-        fake_scores = critic(loss.perturb(fake, progress))
+        real_in, fake_in = loss.perturb(real, progress), loss.perturb(fake, progress)
+        if fused:
+            real_scores, fake_scores = critic(torch.cat([real_in, fake_in])).split([len(real_in), len(fake_in)])
+        else:
+            real_scores, fake_scores = critic(real_in), critic(fake_in)
     value = loss.critic_loss(real_scores.float(), fake_scores.float())
     total = value
     for constraint in constraints:
@@ -147,8 +153,12 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
 
 
 def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Optimizer:
+    """Each optimizer's fastest implementation on the device, as measured (scripts/bench_loop.py --optimizers).
+
+    The parameters are usually one flat tensor (FlatParameters); RMSprop has no fused kernel.
+    """
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+        return torch.optim.RMSprop(params, lr=lr, foreach=device.type == "cuda")
     return torch.optim.Adam(params, lr=lr, betas=cfg.betas, fused=True)
 
 
@@ -226,17 +236,28 @@ class Trainer:
         if self.device.type == "cuda" and len(plan_.sample_shape) == 3:
             self.generator.to(memory_format=torch.channels_last)
             self.critic.to(memory_format=torch.channels_last)
-        self.opt_g = make_optimizer(cfg, list(self.generator.parameters()), cfg.lr_generator, self.device)
-        self.opt_c = make_optimizer(cfg, list(self.critic.parameters()), cfg.lr_critic, self.device)
+        self.flat_g, self.flat_c = FlatParameters(self.generator), FlatParameters(self.critic)
+        self.opt_g = make_optimizer(cfg, self.flat_g.optimized, cfg.lr_generator, self.device)
+        self.opt_c = make_optimizer(cfg, self.flat_c.optimized, cfg.lr_critic, self.device)
         self.ema = None
         if cfg.ema:
             from timm.utils import ModelEmaV3
 
             self.ema = ModelEmaV3(self.generator, decay=cfg.ema)
-        self.generator_fn = torch.compile(self.generator) if cfg.compile else self.generator
-        self.critic_fn = torch.compile(self.critic) if cfg.compile else self.critic
-        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        self.generator_fn, self.critic_fn = self.generator, self.critic
+        if cfg.compile:
+            # Static shapes: each phase (fakes without grad, fakes with grad, the critic on both batches
+            # or one) compiles its own graph in the first step, and nothing recompiles after it.
+            # On CUDA the graphs are replayed as CUDA graphs, so a small step costs few launches.
+            mode = "reduce-overhead" if self.device.type == "cuda" else None
+            self.generator_fn = torch.compile(self.generator, dynamic=False, mode=mode)
+            self.critic_fn = torch.compile(self.critic, dynamic=False, mode=mode)
+        bf16 = cfg.precision == "bf16"
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         self.cuda_rng = self.device.type == "cuda"
+        self.own_rng = world.own_rng if world.size > 1 else contextlib.nullcontext  # no swap in one process
+        # One critic forward for real and fake together, where the critic says its samples do not interact.
+        self.fused = bool(getattr(self.critic, "independent_samples", False))
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -322,18 +343,22 @@ class Trainer:
 
     def fake_batch(self) -> torch.Tensor:
         """This process's rows of a global batch of z, drawn from the shared stream."""
-        return self.generator.latent(self.cfg.batch_size)[self.rows]
+        z = self.generator.latent(self.cfg.batch_size)
+        return z[self.rows] if self.world.size > 1 else z
 
     def critic_step(self, real_stream, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         real = next(real_stream)
         self.real_batches += 1
         with torch.no_grad(), self.autocast:
             fake = self.generator_fn(self.fake_batch())
-        with self.world.own_rng():
-            loss, total = critic_objective(self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast)
-        self.opt_c.zero_grad(set_to_none=True)
+        with self.own_rng():
+            loss, total = critic_objective(
+                self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast, self.fused
+            )
+        self.flat_c.zero_grad()
         total.backward()
-        self.world.average_gradients(self.critic.parameters())
+        self.flat_c.gather_grads()
+        self.world.average_gradients(self.flat_c.optimized)
         norm = grad_norm(self.critic) if log else None
         self.opt_c.step()
         for constraint in self.constraints:
@@ -341,16 +366,15 @@ class Trainer:
         return loss.detach(), norm
 
     def generator_step(self, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        self.critic.requires_grad_(False)  # the generator step needs no critic gradients
         with self.autocast:
             fake = self.generator_fn(self.fake_batch())
-            with self.world.own_rng():
+            with self.own_rng():
                 scores = self.critic_fn(self.loss.perturb(fake, progress))
         loss = self.loss.generator_loss(scores.float())
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.critic.requires_grad_(True)
-        self.world.average_gradients(self.generator.parameters())
+        self.flat_g.zero_grad()
+        loss.backward(inputs=self.flat_g.params)  # through the critic, but no critic weight gradients
+        self.flat_g.gather_grads()
+        self.world.average_gradients(self.flat_g.optimized)
         norm = grad_norm(self.generator) if log else None
         self.opt_g.step()
         if self.local_batchnorm:

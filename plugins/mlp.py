@@ -33,6 +33,8 @@ class MLPGenerator(ganzoo.Generator):
 class MLPCritic(ganzoo.Critic):
     """Fully connected ReLU critic; any sample shape (made for 2-D toy data)."""
 
+    independent_samples = True
+
     class Config(ganzoo.NetworkConfig):
         width: int = Field(128, gt=0, description="units per hidden layer")
         depth: int = Field(3, ge=0, description="number of hidden layers")

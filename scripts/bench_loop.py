@@ -38,7 +38,7 @@ import torch
 import ganzoo
 
 CASES = {
-    "mlp-ring8": {"data": "ring8", "generator": "mlp", "critic": "mlp", "batch_size": 256},
+    "mlp-ring8": {"data": "ring8", "generator": "mlp", "critic": "mlp", "batch_size": 64},
     "dcgan-digits32": {"data": "digits:size=32", "generator": "dcgan", "critic": "dcgan", "batch_size": 64},
 }
 C, LR, N_CRITIC = 0.01, 5e-5, 5

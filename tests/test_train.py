@@ -253,3 +253,64 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, capsys, odd_losse
     assert "interrupted at step 3" in capsys.readouterr().err
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-0000003.safetensors"]
     assert main(["train", "--resume", str(run), "--steps", "5", "--quiet"]) == 0
+
+
+def test_compile_builds_its_graphs_in_the_first_step_and_never_recompiles(tmp_path, monkeypatch):
+    import torch._dynamo
+
+    import ganzoo.loop
+
+    first_step = ganzoo.loop.Trainer.generator_step
+
+    def then_no_recompiles(self, *args, **kwargs):
+        out = first_step(self, *args, **kwargs)
+        monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)  # any recompile now raises
+        return out
+
+    monkeypatch.setattr(ganzoo.loop.Trainer, "generator_step", then_no_recompiles)
+    torch._dynamo.reset()
+    code, run = train_cli(tmp_path, "--loss", "wgan", "--constraint", "clip", *TOY_NETS, "--steps", "30",
+                          "--batch-size", "16", "--compile", "--quiet")  # fmt: skip
+    torch._dynamo.reset()
+    assert code == 0
+    assert torch.isfinite(ganzoo.load_generator(run / "generator.safetensors").sample(4)).all()
+
+
+@pytest.mark.parametrize("loss_name", ["minimax", "wgan", "instance-noise"])
+def test_one_fused_critic_forward_equals_two(loss_name):
+    import ganzoo.loop
+
+    critic = ganzoo.create_critic("mlp", sample_shape=(2,), width=32)
+    assert critic.independent_samples and not ganzoo.create_critic("dcgan", sample_shape=(1, 16, 16)).independent_samples
+    loss = ganzoo.create_loss(loss_name)
+    real, fake = torch.randn(16, 2), torch.randn(24, 2)
+    results = []
+    for fused in (False, True):
+        torch.manual_seed(1)  # instance noise draws the same noise either way: real first, then fake
+        critic.zero_grad()
+        value, total = ganzoo.loop.critic_objective(loss, [], critic, real, fake, 0.3, fused=fused)
+        total.backward()
+        results.append((value.detach(), [p.grad.clone() for p in critic.parameters()]))
+    (two, two_grads), (one, one_grads) = results
+    torch.testing.assert_close(one, two)
+    for a, b in zip(one_grads, two_grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_flat_parameters_are_views_and_keep_every_gradient():
+    from ganzoo.flat import FlatParameters
+
+    critic = ganzoo.create_critic("mlp", sample_shape=(2,), width=8)
+    before = [p.detach().clone() for p in critic.parameters()]
+    flat = FlatParameters(critic)
+    (param,) = flat.optimized
+    assert all(torch.equal(a, b) for a, b in zip(before, critic.parameters()))  # same values, now views
+    with torch.no_grad():
+        param.add_(1.0)
+    assert all(torch.equal(a + 1, b) for a, b in zip(before, critic.parameters()))
+    flat.zero_grad()
+    critic(torch.randn(5, 2)).sum().backward()
+    expected = [p.grad.clone() for p in critic.parameters()]
+    next(critic.parameters()).grad = torch.ones_like(expected[0])  # something replaced one gradient
+    flat.gather_grads()
+    assert torch.equal(param.grad, torch.cat([torch.ones_like(expected[0]).flatten(), *(g.flatten() for g in expected[1:])]))
