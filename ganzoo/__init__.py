@@ -22,7 +22,7 @@ _PUBLIC = {
     ],
     "ganzoo.errors": [
         "GanzooError", "UsageError", "ConfigError", "PluginNotFound", "AmbiguousPlugin",
-        "BrokenPlugin", "CheckpointError", "TrainingError", "Interrupted",
+        "BrokenPlugin", "CheckpointError", "TrainingError", "Interrupted", "MetricError",
     ],
     "ganzoo.config": ["TrainConfig", "PluginSpec"],
     "ganzoo.loop": ["train", "TrainResult"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from torch import nn
 
 from . import __version__
 from .errors import CheckpointError
-from .registry import configure
+from .registry import build, configure, plugin_info
 
 CHECKPOINT = "ganzoo.checkpoint"
 _UMASK = os.umask(0)
@@ -37,6 +38,31 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete the temporary files `atomic_write` left in `folder` when its process was killed.
+
+    Only files whose writing process is gone: a live process's half-written file stays.
+    """
+    removed = []
+    for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
     """Write tensors (moved to the CPU) and metadata (JSON-encoded where not already str)."""
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
@@ -47,8 +73,15 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
 def read_metadata(path: str | Path, expected_format: str) -> dict[str, str]:
     """The metadata of a ganzoo safetensors file, or a CheckpointError saying what is wrong."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    try:
+        with path.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a folder, not a file") from None
+    except OSError as exc:  # permission denied, say: said as it is
+        raise CheckpointError(f"{path} cannot be read: {exc.strerror}") from None
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
@@ -72,13 +105,20 @@ def module_tensors(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v for k, v in module.state_dict().items()}
 
 
-def load_module(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    """Load `prefix.*` tensors strictly; missing, unexpected or misshapen tensors are one clear error."""
-    own = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(own))
-    unexpected = sorted(set(own) - set(expected))
-    misshapen = [k for k in expected if k in own and own[k].shape != expected[k].shape]
+def check_fit(
+    found: dict[str, tuple[tuple[int, ...], torch.dtype]],
+    expected: dict[str, tuple[tuple[int, ...], torch.dtype]],
+    prefix: str,
+    path: Path,
+) -> None:
+    """Names, shapes and dtypes of tensors against what they must be; one clear error when they differ.
+
+    Works on shapes alone, so a file can be checked before anything is allocated for it.
+    """
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    misshapen = [k for k in expected if k in found and found[k][0] != expected[k][0]]
+    mistyped = [k for k in expected if k in found and k not in misshapen and found[k][1] != expected[k][1]]
     problems = []
     if missing:
         problems.append(f"missing {len(missing)} tensors (e.g. {prefix}.{missing[0]})")
@@ -86,9 +126,29 @@ def load_module(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor]
         problems.append(f"{len(unexpected)} unexpected tensors (e.g. {prefix}.{unexpected[0]})")
     if misshapen:
         k = misshapen[0]
-        problems.append(f"{prefix}.{k} has shape {tuple(own[k].shape)}, expected {tuple(expected[k].shape)}")
+        problems.append(f"{prefix}.{k} has shape {found[k][0]}, expected {expected[k][0]}")
+    if mistyped:
+        k = mistyped[0]
+        problems.append(f"{prefix}.{k} has dtype {found[k][1]}, expected {expected[k][1]}")
     if problems:
         raise CheckpointError(f"{path} does not fit the {prefix}: " + "; ".join(problems))
+
+
+def _layout(tensors: dict[str, torch.Tensor]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    return {k: (tuple(v.shape), v.dtype) for k, v in tensors.items()}
+
+
+def check_finite(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: tensor {name} holds NaN or infinite values")
+
+
+def load_module(module: nn.Module, prefix: str, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Load `prefix.*` tensors strictly: names, shapes and dtypes must fit, and values be finite."""
+    own = {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+    check_fit(_layout(own), _layout(module.state_dict()), prefix, path)
+    check_finite({f"{prefix}.{k}": v for k, v in own.items()}, path)
     module.load_state_dict(own, strict=True)
 
 
@@ -106,43 +166,104 @@ def optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[di
 
 
 def load_optimizer(
-    optimizer: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], meta: dict, path: Path
+    optimizer: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], meta: Any, path: Path
 ) -> None:
+    """Load an optimizer's state, every tensor checked first: a state tensor of a parameter has that
+    parameter's shape (or is a scalar, as a step count), a floating dtype and finite values."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    unfit = f"{path} does not fit the {prefix} optimizer"
+    if not (isinstance(meta, dict) and isinstance(meta.get("scalars"), dict) and isinstance(meta.get("param_groups"), list)):
+        raise CheckpointError(f"{unfit}: its metadata lacks 'scalars' and 'param_groups'")
     state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        if key.startswith(prefix + "."):
-            index, name = key[len(prefix) + 1 :].split(".", 1)
-            state.setdefault(int(index), {})[name] = value
-    for key, value in meta["scalars"].items():
-        index, name = key.split(".", 1)
+    entries = [(k[len(prefix) + 1 :], v) for k, v in tensors.items() if k.startswith(prefix + ".")]
+    for key, value in [*entries, *meta["scalars"].items()]:
+        index, _, name = key.partition(".")
+        if not index.isdigit() or int(index) >= len(params) or not name:
+            raise CheckpointError(f"{unfit}: state '{prefix}.{key}' names no parameter of it")
+        param = params[int(index)]
+        if torch.is_tensor(value):
+            if value.shape != param.shape and value.numel() != 1:
+                raise CheckpointError(
+                    f"{unfit}: {prefix}.{key} has shape {tuple(value.shape)}, expected {tuple(param.shape)} or a scalar"
+                )
+            if not value.is_floating_point():
+                raise CheckpointError(f"{unfit}: {prefix}.{key} has dtype {value.dtype}, expected a float dtype")
+            check_finite({f"{prefix}.{key}": value}, path)
+        elif not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
+            raise CheckpointError(f"{unfit}: state '{key}' is {value!r}, expected a finite number")
         state.setdefault(int(index), {})[name] = value
     try:
         optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{path} does not fit the {prefix} optimizer: {exc}") from None
+    except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{unfit}: {exc}") from None
 
 
 def save_generator(generator: nn.Module, path: str | Path, plugin: str, extra: dict[str, Any] | None = None) -> Path:
-    """Export a generator with its plugin name and config, so `load_generator` needs no other file."""
+    """Export a generator with its plugin (as DIST/NAME) and config, so `load_generator` needs no other file."""
     config = generator.config.model_dump(mode="json")
-    metadata = {"format": GENERATOR, "plugin": plugin, "config": config, "ganzoo_version": __version__}
+    info = plugin_info("generator", plugin)
+    metadata = {"format": GENERATOR, "plugin": info.qualified_name, "config": config, "ganzoo_version": __version__}
     return save_tensors(path, generator.state_dict(), {**metadata, **(extra or {})})
 
 
+#: safetensors' dtype names -> torch dtypes
+_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+}  # fmt: skip
+
+
+def file_layout(path: Path) -> dict[str, tuple[tuple[int, ...], Any]]:
+    """Name -> (shape, dtype) of every tensor in a safetensors file, read from its header alone."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: (tuple(f.get_slice(k).get_shape()), _DTYPES.get(f.get_slice(k).get_dtype(), f.get_slice(k).get_dtype())) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild and load a generator from an exported `.safetensors` file, strictly, in eval mode."""
+    """Rebuild and load a generator from an exported `.safetensors` file, strictly, in eval mode.
+
+    The file's tensor names, shapes and dtypes are checked against the generator its metadata
+    describes before any memory is allocated for it (the generator is first built on the meta
+    device), and every value must be finite.
+    """
     path = Path(path)
     metadata = read_metadata(path, GENERATOR)
-    if not metadata.get("plugin"):
+    plugin = metadata.get("plugin")
+    if not plugin:
         raise CheckpointError(f"{path} lacks the generator's 'plugin' metadata")
-    cls, config = configure("generator", metadata["plugin"], load_metadata_json(metadata, "config", path))
-    generator = cls(config)
+    cls, config = configure("generator", plugin, load_metadata_json(metadata, "config", path, dict), strict=True)
+    try:
+        with torch.device("meta"):
+            skeleton = build("generator", plugin, cls, config)
+    except (NotImplementedError, RuntimeError):  # a plugin that cannot be built without data: check after
+        skeleton = None
+    found = {f"generator.{k}": v for k, v in file_layout(path).items()}
+    if skeleton is not None:
+        check_fit(found, {f"generator.{k}": v for k, v in _layout(skeleton.state_dict()).items()}, "generator", path)
+    generator = build("generator", plugin, cls, config)
     load_module(generator, "generator", {f"generator.{k}": v for k, v in read_tensors(path).items()}, path)
     return generator.to(device).eval()
 
 
-def load_metadata_json(metadata: dict[str, str], key: str, path: Path) -> Any:
+def load_metadata_json(metadata: dict[str, str], key: str, path: Path, kind: type = object) -> Any:
+    """metadata[key] decoded from JSON, checked to be a `kind` (dict, list, ...)."""
     try:
-        return json.loads(metadata[key])
-    except (KeyError, ValueError):
+        value = json.loads(metadata[key])
+    except (KeyError, ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise CheckpointError(f"{path} lacks valid '{key}' metadata") from None
+    if not isinstance(value, kind):
+        raise CheckpointError(f"{path}: its '{key}' metadata is a JSON {type(value).__name__}, expected a {kind.__name__}")
+    return value
+
+
+def metadata_int(metadata: dict[str, str], key: str, path: Path, low: int, high: int, default: int | None = None) -> int:
+    """metadata[key] as an integer in [low, high]: a step count, say, that a loop will trust."""
+    text = metadata.get(key)
+    if text is None and default is not None:
+        return default
+    if text is None or not text.strip().isdigit() or not low <= int(text) <= high:
+        raise CheckpointError(f"{path}: its '{key}' metadata is {text!r}, expected a whole number from {low} to {high}")
+    return int(text)

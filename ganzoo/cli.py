@@ -199,7 +199,10 @@ def load_any_generator(name_or_file: str, device: str = "cpu"):
     """A generator from an exported file (an existing file or a .safetensors path), else from the
     zoo by NAME or DIST/NAME."""
     from .checkpoint import load_generator
+    from .errors import UsageError
 
+    if Path(name_or_file).is_dir():
+        raise UsageError(f"{name_or_file} is a folder; give an exported .safetensors file or a zoo name")
     if name_or_file.endswith(".safetensors") or Path(name_or_file).is_file():
         return load_generator(name_or_file, device=device)
     from .zoo import load_pretrained

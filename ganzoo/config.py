@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import to_json
 
 from .errors import ConfigError
 
@@ -25,11 +27,21 @@ class PluginSpec(BaseModel):
 
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
+    _text: bool = PrivateAttr(False)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _from_string(cls, value: Any) -> Any:
-        return parse_spec(value) if isinstance(value, str) else value
+    def _from_string(cls, value: Any, handler: Any) -> Any:
+        if not isinstance(value, str):
+            return handler(value)
+        spec = handler(parse_spec(value))
+        spec._text = True
+        return spec
+
+    @property
+    def from_text(self) -> bool:
+        """True when the options were parsed from `name:key=value` text, so they are strings to convert."""
+        return self._text
 
     def __str__(self) -> str:
         opts = ",".join(f"{k}={v}" for k, v in self.options.items())
@@ -60,9 +72,12 @@ Precision = Literal["fp32", "bf16"]
 
 
 class TrainConfig(BaseModel):
-    """Everything a run needs. Fields left as None take the loss's recommended defaults."""
+    """Everything a run needs. Fields left as None take the loss's recommended defaults.
 
-    model_config = ConfigDict(extra="forbid")
+    Validated as JSON is, strictly: a bool is not a number, a string not a bool, no NaN.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     loss: PluginSpec
     constraints: list[PluginSpec] = Field(default_factory=list)
@@ -70,7 +85,7 @@ class TrainConfig(BaseModel):
     generator: PluginSpec = PluginSpec(name="mlp")
     critic: PluginSpec = PluginSpec(name="mlp")
 
-    steps: int = Field(2000, gt=0, description="generator steps")
+    steps: int = Field(2000, gt=0, le=10**9, description="generator steps")
     batch_size: int | None = Field(None, gt=0)
     n_critic: int | None = Field(None, gt=0, description="critic steps per generator step")
     critic_boost: int | None = Field(None, ge=0, description="critic steps in boosted steps (0: none)")
@@ -82,7 +97,7 @@ class TrainConfig(BaseModel):
     lr_critic: float | None = Field(None, gt=0)
     betas: tuple[float, float] | None = None
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63, description="random seed")
     device: str = "auto"
     precision: Precision = "fp32"
     ema: float | None = Field(None, gt=0, lt=1, description="generator EMA decay")
@@ -103,6 +118,13 @@ class TrainConfig(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, (str, dict)) else value
 
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not all(0 <= b < 1 for b in value):
+            raise ValueError("each beta must be in [0, 1)")
+        return value
+
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
@@ -111,14 +133,19 @@ class TrainConfig(BaseModel):
         return value
 
 
-def describe_validation(error: ValidationError) -> str:
+def describe_validation(error: ValidationError, given: dict[str, Any]) -> str:
     parts = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "config"
+        loc = item["loc"]
+        where = ".".join(str(p) for p in loc) or "config"
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            allowed = ", ".join(TrainConfig.model_fields)
-            parts.append(f"unknown setting '{where}' (allowed: {allowed})")
+        if item["type"] == "extra_forbidden" and len(loc) == 1:
+            close = difflib.get_close_matches(str(loc[0]), TrainConfig.model_fields, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (allowed: {', '.join(TrainConfig.model_fields)})"
+            parts.append(f"unknown setting '{where}'{hint}")
+        elif item["type"] == "extra_forbidden":  # a key beside name and options in a plugin spec
+            parts.append(f"unknown key '{loc[-1]}' in {'.'.join(map(str, loc[:-1]))}: a plugin spec has a name and "
+                         "its options (e.g. {name = \"clip\", options = {c = 0.02}})")  # fmt: skip
         else:
             parts.append(f"'{where}': {message} (got {item['input']!r})")
     return "invalid config: " + "; ".join(parts)
@@ -127,24 +154,29 @@ def describe_validation(error: ValidationError) -> str:
 def to_config(config: TrainConfig | dict[str, Any]) -> TrainConfig:
     if isinstance(config, TrainConfig):
         return config
+    if not isinstance(config, dict):
+        raise ConfigError(f"a config is a table of settings, not a {type(config).__name__}")
     try:
-        return TrainConfig.model_validate(config)
+        return TrainConfig.model_validate_json(to_json(config), strict=True)
     except ValidationError as exc:
-        raise ConfigError(describe_validation(exc)) from None
+        raise ConfigError(describe_validation(exc, config)) from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep, or a value JSON cannot hold
+        raise ConfigError(f"invalid config: {exc}") from None
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A JSON or TOML file (by suffix) as a dict of TrainConfig fields."""
     path = Path(path)
+    if path.suffix not in (".json", ".toml"):
+        raise ConfigError(f"config file {path} must end in .json or .toml")
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
-        if path.suffix == ".toml":
-            return tomllib.loads(text)
-        if path.suffix == ".json":
-            return json.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        settings = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, RecursionError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
-    raise ConfigError(f"config file {path} must end in .json or .toml")
+    if not isinstance(settings, dict):
+        raise ConfigError(f"config file {path} holds a JSON {type(settings).__name__}; it must hold an object of settings")
+    return settings

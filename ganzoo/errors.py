@@ -37,6 +37,10 @@ class TrainingError(GanzooError):
     """Training stopped on a failure (a NaN loss, say)."""
 
 
+class MetricError(GanzooError):
+    """A metric could not be computed (the samples or the solver did not allow it)."""
+
+
 class Interrupted(GanzooError):
     """Training was stopped with Ctrl-C after saving a checkpoint."""
 

@@ -69,9 +69,19 @@ def recorded_data(name_or_file: str) -> str:
         return model_card(name_or_file).dataset
     metadata = read_metadata(path, GENERATOR)
     trained = load_metadata_json(metadata, "trained", path) if "trained" in metadata else {}
-    if not isinstance(trained, dict) or "data" not in trained:
+    if not isinstance(trained, dict) or not isinstance(trained.get("data"), str):
         raise UsageError(f"{path} does not record the data it was trained on; pass --data")
+    data = parse_data(trained["data"])
+    if _reads_files(data):  # a file never chooses what ganzoo reads from this machine
+        raise UsageError(f"{path} was trained on '{data}', which reads files; pass --data to score against it")
     return trained["data"]
+
+
+def _reads_files(spec: PluginSpec) -> bool:
+    """True for a dataset spec with a path option (the folder dataset, say)."""
+    from .registry import plugin_info
+
+    return any("Path" in option.type for option in plugin_info("dataset", spec.name).options)
 
 
 def to_json(data: Any, indent: int | None = 2) -> str:

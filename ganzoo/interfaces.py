@@ -12,9 +12,9 @@ from torch import Tensor, nn
 
 
 class Config(BaseModel):
-    """Base of every plugin's options: unknown keys are errors."""
+    """Base of every plugin's options: unknown keys are errors, and so are NaN and infinite numbers."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class NetworkConfig(Config):

@@ -23,12 +23,14 @@ from .checkpoint import (
     CHECKPOINT,
     atomic_write,
     load_metadata_json,
+    metadata_int,
     load_module,
     load_optimizer,
     module_tensors,
     optimizer_tensors,
     read_metadata,
     read_tensors,
+    remove_stale_temps,
     save_generator,
     save_tensors,
 )
@@ -38,7 +40,16 @@ from .errors import CheckpointError, ConfigError, Interrupted, TrainingError
 from .flat import FlatParameters
 from .interfaces import Constraint, Loss, Shard
 from .pictures import save_samples
-from .registry import configure, plugin_info
+from .registry import Configured, configured, plugin_info
+
+
+#: settings a resumed run cannot change, and why
+FIXED_ON_RESUME = {
+    "seed": "the run continues its random streams from the checkpoint",
+    "optimizer": "the checkpoint holds the other optimizer's state",
+}
+#: the most generator steps a run may have: a larger step in a checkpoint is damage, not progress
+MAX_STEPS = 10**9
 
 
 @dataclass
@@ -54,25 +65,23 @@ class TrainResult:
 
 @dataclass
 class Plan:
-    """A validated run: the config with every default resolved, and each plugin's class and config."""
+    """A validated run: the config with every default resolved, and each plugin ready to build."""
 
     config: TrainConfig
-    plugins: dict[str, tuple[type, Any]]  # role -> (class, config); constraints as constraint.0, ...
+    plugins: dict[str, Configured]  # role -> plugin; constraints as constraint.0, ...
     sample_shape: tuple[int, ...]
 
 
 def plan(config: TrainConfig | dict[str, Any]) -> Plan:
     """Validate everything and fill in the loss's defaults, before any tensor exists."""
     cfg = to_config(config)
-    loss_cls, loss_cfg = configure("loss", cfg.loss.name, cfg.loss.options)
-    plugins: dict[str, tuple[type, Any]] = {"loss": (loss_cls, loss_cfg)}
+    plugins = {"loss": configured("loss", cfg.loss), "data": configured("dataset", cfg.data)}
     for i, spec in enumerate(cfg.constraints):
-        plugins[f"constraint.{i}"] = configure("constraint", spec.name, spec.options)
-    data_cls, data_cfg = plugins["data"] = configure("dataset", cfg.data.name, cfg.data.options)
-    sample_shape = tuple(data_cls(data_cfg).sample_shape)
+        plugins[f"constraint.{i}"] = configured("constraint", spec)
+    sample_shape = tuple(plugins["data"].build().sample_shape)
     for role in ("generator", "critic"):
-        spec = getattr(cfg, role)
-        plugins[role] = configure(role, spec.name, {**spec.options, "sample_shape": sample_shape})
+        plugins[role] = configured(role, getattr(cfg, role), sample_shape=sample_shape)
+    loss_cls = plugins["loss"].cls
     defaults = loss_cls.defaults
     lr = cfg.lr or defaults.lr
     filled = {
@@ -89,11 +98,11 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
     }
     # Record each plugin's full options (defaults included, data-derived shape left out).
     specs = {
-        role: {"name": getattr(cfg, role).name, "options": plugins[role][1].model_dump(exclude={"sample_shape"})}
+        role: {"name": getattr(cfg, role).name, "options": plugins[role].config.model_dump(exclude={"sample_shape"})}
         for role in ("loss", "data", "generator", "critic")
     }
     specs["constraints"] = [
-        {"name": spec.name, "options": plugins[f"constraint.{i}"][1].model_dump()} for i, spec in enumerate(cfg.constraints)
+        {"name": spec.name, "options": plugins[f"constraint.{i}"].config.model_dump()} for i, spec in enumerate(cfg.constraints)
     ]
     return Plan(to_config({**cfg.model_dump(), **filled, **specs}), plugins, sample_shape)
 
@@ -218,13 +227,12 @@ class Trainer:
         self.rows = Shard(world.rank, world.size).rows(cfg.batch_size)
 
         plugins = plan_.plugins
-        build = lambda role: plugins[role][0](plugins[role][1])  # noqa: E731
-        self.loss = build("loss")
-        self.constraints = [build(role) for role in plugins if role.startswith("constraint.")]
-        self.data = build("data")
+        self.loss = plugins["loss"].build()
+        self.constraints = [plugins[role].build() for role in plugins if role.startswith("constraint.")]
+        self.data = plugins["data"].build()
         torch.manual_seed(cfg.seed)
         world.seed_own_rng(cfg.seed)
-        generator, critic = build("generator"), build("critic")
+        generator, critic = plugins["generator"].build(), plugins["critic"].build()
         for constraint in self.constraints:
             critic = constraint.attach(critic)
         if world.size > 1 and cfg.sync_batchnorm:
@@ -271,6 +279,13 @@ class Trainer:
             out[role] = {"name": info.name, "distribution": info.distribution, "version": info.version}
         return out
 
+    def rng_layout(self) -> dict[str, torch.Size]:
+        """The shape of each RNG state this run keeps: the CPU's and, on CUDA, the device's."""
+        layout = {"cpu": torch.get_rng_state().shape}
+        if self.cuda_rng:
+            layout["cuda"] = torch.cuda.get_rng_state(self.device).shape
+        return layout
+
     def rng_tensors(self) -> dict[str, torch.Tensor]:
         """The shared RNG state and, with several processes, every process's own stream (a collective)."""
         tensors = {"rng.cpu": torch.get_rng_state()}
@@ -312,23 +327,37 @@ class Trainer:
         return path
 
     def load_checkpoint(self, path: Path, metadata: dict[str, str]) -> None:
+        """Continue from `path`: every tensor and number in it is checked before the run uses it."""
+        self.step = metadata_int(metadata, "step", path, 0, MAX_STEPS)
+        if path.name != f"step-{self.step:07d}.safetensors":
+            raise CheckpointError(f"{path}: its metadata says step {self.step}, its name another")
+        self.real_batches = metadata_int(metadata, "real_batches", path, 0, MAX_STEPS * 10**4, default=0)
+        saved_size = metadata_int(metadata, "world_size", path, 1, 10**6, default=1)
         tensors = read_tensors(path, self.device)
         load_module(self.generator, "generator", tensors, path)
         load_module(self.critic, "critic", tensors, path)
         if self.ema is not None:
             load_module(self.ema.module, "ema", tensors, path)
         for name, opt in (("optimizer_generator", self.opt_g), ("optimizer_critic", self.opt_c)):
-            load_optimizer(opt, name, tensors, load_metadata_json(metadata, name, path), path)
-        if "rng.cpu" not in tensors or (self.cuda_rng and "rng.cuda" not in tensors):
-            raise CheckpointError(f"{path} lacks the RNG state tensors")
+            load_optimizer(opt, name, tensors, load_metadata_json(metadata, name, path, dict), path)
+            for group in opt.param_groups:  # the run's config, not the checkpoint's, sets the hyperparameters
+                group["lr"] = self.cfg.lr_generator if opt is self.opt_g else self.cfg.lr_critic
+                if "betas" in group:
+                    group["betas"] = tuple(self.cfg.betas)
+        for kind, expected in self.rng_layout().items():
+            state = tensors.get(f"rng.{kind}")
+            if state is None or state.dtype != torch.uint8 or state.shape != expected:
+                raise CheckpointError(f"{path}: its RNG state rng.{kind} is missing or not {expected[0]} bytes")
         torch.set_rng_state(tensors["rng.cpu"].cpu())
         if self.cuda_rng:
             torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
-        self.step = int(metadata["step"])
-        self.real_batches = int(metadata.get("real_batches", 0))
-        saved_size = int(metadata.get("world_size", 1))
-        own = [tensors.get(f"rng.rank{self.world.rank}.{kind}") for kind in ("cpu", "cuda")[: 1 + self.cuda_rng]]
-        if saved_size == self.world.size and all(t is not None for t in own):
+        own = [tensors.get(f"rng.rank{self.world.rank}.{kind}") for kind in self.rng_layout()]
+        if saved_size == self.world.size > 1:
+            if not all(
+                t is not None and t.dtype == torch.uint8 and t.shape == shape
+                for t, shape in zip(own, self.rng_layout().values())
+            ):
+                raise CheckpointError(f"{path}: the RNG state of process {self.world.rank} is missing or damaged")
             self.world.load_own_rng_states(own)
         elif saved_size != self.world.size:
             self.world.seed_own_rng(self.cfg.seed + self.step)
@@ -402,6 +431,8 @@ class Trainer:
         metrics_path = self.run_dir / "metrics.jsonl"
         fixed_z = reference = None
         if main:
+            for folder in (self.run_dir, self.run_dir / "checkpoints", self.run_dir / "samples"):
+                remove_stale_temps(folder)  # left by a killed run; ours are made anew
             (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
             atomic_write(self.run_dir / "config.json", lambda tmp: tmp.write_text(self.cfg.model_dump_json(indent=2)))
             self.truncate_metrics(metrics_path)
@@ -477,10 +508,22 @@ class Trainer:
         )
 
     def truncate_metrics(self, path: Path) -> None:
-        """On resume, drop records the interrupted run logged after its last checkpoint."""
+        """On resume, drop records the interrupted run logged after its last checkpoint, and a last
+        line torn by a full disk or a kill."""
         if not path.exists():
             return
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= self.step]
+        lines = path.read_text().splitlines()
+        kept = []
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+                step = record["step"]
+            except (ValueError, TypeError, KeyError):
+                if number == len(lines):  # torn while it was written: the run stopped there
+                    break
+                raise CheckpointError(f"{path}, line {number}, is not a metrics record; move the file away to resume")
+            if isinstance(step, int) and step <= self.step:
+                kept.append(line)
         atomic_write(path, lambda tmp: tmp.write_text("".join(line + "\n" for line in kept)))
 
     def progress_bar(self):
@@ -490,8 +533,7 @@ class Trainer:
 
     def export(self) -> Path:
         extra = {"trained": {"loss": str(self.cfg.loss), "data": str(self.cfg.data), "steps": self.step}}
-        spec = self.cfg.generator.name
-        return save_generator(self.sample_generator(), self.run_dir / "generator.safetensors", spec, extra)
+        return save_generator(self.sample_generator(), self.run_dir / "generator.safetensors", self.cfg.generator.name, extra)
 
 
 def train(
@@ -539,7 +581,13 @@ def _train(overrides: dict[str, Any], resume: str | Path | None, quiet: bool, wo
     if not saved:
         raise CheckpointError(f"{run_dir} holds no checkpoint to resume (looked for checkpoints/step-*.safetensors)")
     metadata = read_metadata(saved[-1], CHECKPOINT)
-    base = load_metadata_json(metadata, "config", saved[-1])
+    base = load_metadata_json(metadata, "config", saved[-1], dict)
+    for fixed in FIXED_ON_RESUME:
+        if fixed in overrides and overrides[fixed] != base.get(fixed):
+            raise ConfigError(
+                f"--{fixed.replace('_', '-')} cannot change on --resume (the run has {base.get(fixed)!r}): "
+                f"{FIXED_ON_RESUME[fixed]}; start a new run with --out instead"
+            )
     run_plan = plan({**base, **overrides, "out": str(run_dir), "world_size": world.size})
     check_batch_split(run_plan.config, world)
     trainer = Trainer(run_plan, run_dir, quiet, world)

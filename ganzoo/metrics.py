@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from scipy.spatial.distance import cdist
 from torch import Tensor, nn
 
-from .errors import CheckpointError
+from .errors import CheckpointError, MetricError
 
 #: the shipped classifier's weights, inside the ganzoo package
 DIGITS_CLASSIFIER_FILE = "digits_classifier.safetensors"
@@ -99,8 +99,14 @@ def wasserstein1(x: Tensor | np.ndarray, y: Tensor | np.ndarray) -> float:
         raise ValueError("wasserstein1 needs at least one point")
     import ot  # POT: imported here, only the toy metrics need it
 
+    cost = cdist(x, y)
+    if not np.isfinite(cost).all():
+        raise MetricError("W1 could not be computed: the distances between the samples overflow")
     weights = np.full(len(x), 1.0 / len(x))
-    return float(ot.emd2(weights, weights, cdist(x, y), numItermax=10**8))
+    distance, log = ot.emd2(weights, weights, cost, numItermax=10**8, log=True)
+    if log.get("result_code") != 1:  # 1: optimal; anything else means the solver gave up
+        raise MetricError(f"W1 could not be computed: the exact solver stopped with '{log.get('warning')}'")
+    return float(distance)
 
 
 def frechet_distance(feats_a: Tensor | np.ndarray, feats_b: Tensor | np.ndarray) -> float:
@@ -244,7 +250,10 @@ def digits_metrics(samples: Tensor, real: Tensor, classifier: DigitsClassifier |
 def _draw(generator: nn.Module, n: int, seed: int) -> Tensor:
     """n samples from a ganzoo.Generator, on the CPU, from latents fixed by the seed."""
     rng = torch.Generator(device=generator.device).manual_seed(seed)
-    return generator.sample(n, generator=rng).detach().float().cpu()
+    samples = generator.sample(n, generator=rng).detach().float().cpu()
+    if not torch.isfinite(samples).all():
+        raise MetricError("no metric can be computed: the generator made NaN or infinite samples")
+    return samples
 
 
 def evaluate_toy(

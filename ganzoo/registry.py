@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import UnionType
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from .errors import AmbiguousPlugin, BrokenPlugin, ConfigError, PluginNotFound
+from .errors import AmbiguousPlugin, BrokenPlugin, ConfigError, GanzooError, PluginNotFound
 
 #: kind -> entry-point group
 GROUPS = {
@@ -156,8 +156,12 @@ def _load(entry: _Entry) -> type:
     label = f"{entry.kind} '{entry.name}' from {entry.distribution} {entry.version}"
     try:
         obj = entry.ep.load()
-    except Exception as exc:
-        raise BrokenPlugin(f"{label} is broken: importing {entry.ep.value} failed: {type(exc).__name__}: {exc}") from exc
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: a third party's module never takes the registry down
+        raise BrokenPlugin(
+            f"{label} is broken: importing {entry.ep.value} failed: {type(exc).__name__}: {exc}".replace("\n", " ")
+        ) from exc
     # The API range comes first: a plugin for another API version fails the other checks for that reason.
     reason = _supports_api(obj)
     if reason:
@@ -267,21 +271,60 @@ def describe_error(kind: str, name: str, cls: type, error: Any) -> str:
     return f"{kind} '{name}': " + "; ".join(parts)
 
 
-def configure(kind: str, name: str, options: dict[str, Any] | None = None) -> tuple[type, Any]:
-    """Validate options against the plugin's Config; returns (class, config) and builds nothing."""
+def configure(kind: str, name: str, options: dict[str, Any] | None = None, strict: bool = False) -> tuple[type, Any]:
+    """Validate options against the plugin's Config; returns (class, config) and builds nothing.
+
+    `strict`: for typed values (a config file, a file's metadata): a bool is no number and a
+    string no bool, as in JSON. Options parsed from text (`clip:c=0.02`) are converted.
+    """
     from pydantic import ValidationError
+    from pydantic_core import to_json
 
     cls = get_class(kind, name)
     try:
-        config = cls.Config(**(options or {}))
+        if strict:
+            config = cls.Config.model_validate_json(to_json(options or {}), strict=True)
+        else:
+            config = cls.Config(**(options or {}))
     except ValidationError as exc:
         raise ConfigError(describe_error(kind, name, cls, exc)) from None
+    except RecursionError:
+        raise ConfigError(f"{kind} '{name}': its options are nested too deeply") from None
     return cls, config
+
+
+@dataclass(frozen=True)
+class Configured:
+    """A plugin whose options passed its Config: ready to build, as often as needed."""
+
+    kind: str
+    name: str
+    cls: type
+    config: Any
+
+    def build(self) -> Any:
+        return build(self.kind, self.name, self.cls, self.config)
+
+
+def configured(kind: str, spec: Any, **set_by_loop: Any) -> Configured:
+    """A PluginSpec (name and options) checked against its plugin's Config; strict unless its options came as text."""
+    cls, config = configure(kind, spec.name, {**spec.options, **set_by_loop}, strict=not spec.from_text)
+    return Configured(kind, spec.name, cls, config)
+
+
+def build(kind: str, name: str, cls: type, config: Any) -> Any:
+    """`cls(config)`; a plugin that fails in its constructor is named in the error."""
+    try:
+        return cls(config)
+    except GanzooError:
+        raise
+    except Exception as exc:
+        raise BrokenPlugin(f"{kind} '{name}' failed to build: {type(exc).__name__}: {exc}") from exc
 
 
 def create(kind: str, name: str, **options: Any) -> Any:
     cls, config = configure(kind, name, options)
-    return cls(config)
+    return build(kind, name, cls, config)
 
 
 def create_loss(name: str, **options: Any) -> Any:

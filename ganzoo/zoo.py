@@ -8,15 +8,21 @@ style) that `ModelCard` validates. The weights are a file beside the card or an 
 cache; their sha256 is checked on every load.
 
 Environment: GANZOO_CACHE (cache folder; else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo)
-and GANZOO_OFFLINE=1 (never download).
+and GANZOO_OFFLINE=1 (or true, yes, on: never download).
+
+A download follows redirects only to URLs that meet the card's own rule, fails when no byte
+arrives for DOWNLOAD_STALL_S seconds, and fails when the whole transfer takes longer than
+DOWNLOAD_TOTAL_S seconds (GANZOO_DOWNLOAD_TIMEOUT sets it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
+import math
 import hashlib
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,7 +33,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from .errors import BrokenPlugin, CheckpointError, GanzooError, PluginNotFound
 from .registry import ZOO_GROUP, entries, pick
@@ -36,7 +42,11 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 CARD_FILE = "README.md"
-DOWNLOAD_TIMEOUT_S = 60
+#: a download fails when no byte arrives for this long ...
+DOWNLOAD_STALL_S = 30
+#: ... or when the whole transfer takes longer than this (GANZOO_DOWNLOAD_TIMEOUT overrides it)
+DOWNLOAD_TOTAL_S = 600
+_TRUE = {"1", "true", "yes", "on"}
 _CHUNK = 1 << 16
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -72,6 +82,13 @@ class ModelCard(BaseModel):
     training: dict[str, Any] = {}
 
     _folder: Any = PrivateAttr()  # a Traversable: where the card and a local weights file live
+
+    @field_validator("weights")
+    @classmethod
+    def _inside_the_card(cls, weights: str) -> str:
+        if "://" not in weights and (weights in ("", ".", "..") or "/" in weights or "\\" in weights):
+            raise ValueError("must be a file name in the card's folder (no folders, no '..') or a URL")
+        return weights
 
     @property
     def objective(self) -> str:
@@ -133,7 +150,8 @@ def _front_matter(text: str, where: str) -> dict[str, Any]:
     try:
         front = yaml.safe_load(head)
     except yaml.YAMLError as exc:
-        raise BrokenPlugin(f"{where} has invalid YAML front matter: {exc}") from None
+        reason = " ".join(str(exc).split())  # YAML's message spans lines; a table row cannot
+        raise BrokenPlugin(f"{where} has invalid YAML front matter: {reason}") from None
     if not isinstance(front, dict):
         raise BrokenPlugin(f"{where} front matter is not a mapping")
     return front
@@ -163,8 +181,29 @@ def model_card(name: str) -> ModelCard:
 def cache_dir() -> Path:
     """Where downloaded weights live: $GANZOO_CACHE, else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo."""
     if os.environ.get("GANZOO_CACHE"):
-        return Path(os.environ["GANZOO_CACHE"])
+        folder = Path(os.environ["GANZOO_CACHE"])
+        if folder.exists() and not folder.is_dir():
+            raise DownloadError(f"GANZOO_CACHE={folder} is not a folder")
+        return folder
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganzoo"
+
+
+def offline() -> bool:
+    """GANZOO_OFFLINE set to 1, true, yes or on (any case), as huggingface_hub reads HF_HUB_OFFLINE."""
+    return os.environ.get("GANZOO_OFFLINE", "").strip().lower() in _TRUE
+
+
+def total_timeout() -> float:
+    text = os.environ.get("GANZOO_DOWNLOAD_TIMEOUT")
+    if text is None:
+        return DOWNLOAD_TOTAL_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise DownloadError(f"GANZOO_DOWNLOAD_TIMEOUT={text!r} is not a positive number of seconds")
+    return seconds
 
 
 def _sha256(path: Path) -> str:
@@ -183,37 +222,64 @@ def _verify(path: Path, card: ModelCard, advice: str) -> None:
         )
 
 
-def _check_url(url: str, card: ModelCard) -> None:
+def _allowed(url: str) -> bool:
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK):
-        return
-    raise BrokenPlugin(
-        f"card '{card.name}' from {card.distribution}: weights URL {url} must be https:// "
-        "(http:// only for 127.0.0.1 or localhost)"
-    )
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+
+
+def _check_url(url: str, card: ModelCard) -> None:
+    if not _allowed(url):
+        raise BrokenPlugin(
+            f"card '{card.name}' from {card.distribution}: weights URL {url} must be https:// "
+            "(http:// only for 127.0.0.1 or localhost)"
+        )
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to a URL that the card's own URL rule allows."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not _allowed(newurl):
+            raise DownloadError(
+                f"downloading {req.full_url} failed: it redirects to {newurl}, which is not https:// "
+                "(http:// only for 127.0.0.1 or localhost)"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _download(url: str, target: Path, card: ModelCard, quiet: bool) -> None:
     """Fetch `url` into `target` atomically: a failure of any kind leaves no file behind."""
     from tqdm.auto import tqdm
 
-    if os.environ.get("GANZOO_OFFLINE") == "1":
-        raise DownloadError(f"'{card.name}' needs {url}, but GANZOO_OFFLINE=1 forbids downloads (cache: {target})")
+    if offline():
+        raise DownloadError(
+            f"'{card.name}' needs {url}, but GANZOO_OFFLINE={os.environ['GANZOO_OFFLINE']} forbids downloads (cache: {target})"
+        )
+    deadline = time.monotonic() + total_timeout()
+    opener = urllib.request.build_opener(_CheckedRedirects)
 
     def fetch(tmp: Path) -> None:
         digest, received = hashlib.sha256(), 0
         try:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, tmp.open("wb") as out:
+            with opener.open(url, timeout=DOWNLOAD_STALL_S) as response, tmp.open("wb") as out:
                 declared = response.headers.get("Content-Length")
                 total = int(declared) if declared else None
                 with tqdm(total=total, unit="B", unit_scale=True, desc=card.name, disable=quiet) as bar:
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
+                    # read1: whatever has arrived, so a server that trickles bytes meets the deadline
+                    for chunk in iter(lambda: response.read1(_CHUNK), b""):
+                        if time.monotonic() > deadline:
+                            raise DownloadError(
+                                f"downloading {url} failed: not finished after {total_timeout():g} s "
+                                f"({received} bytes; GANZOO_DOWNLOAD_TIMEOUT sets the limit)"
+                            )
                         out.write(chunk)
                         digest.update(chunk)
                         received += len(chunk)
                         bar.update(len(chunk))
         except urllib.error.HTTPError as exc:
             raise DownloadError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
+        except TimeoutError:
+            raise DownloadError(f"downloading {url} failed: no data for {DOWNLOAD_STALL_S} s") from None
         except (urllib.error.URLError, HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise DownloadError(f"downloading {url} failed: {reason}") from None
@@ -241,7 +307,10 @@ def weights_file(card: ModelCard, quiet: bool = False) -> Iterator[Path]:
             yield path
         return
     _check_url(card.weights, card)
+    from .checkpoint import remove_stale_temps  # torch comes with it: import it only to load weights
+
     path = cache_dir() / f"{card.name}-{card.sha256[:16]}.safetensors"
+    remove_stale_temps(path.parent)
     if not path.is_file():
         _download(card.weights, path, card, quiet)
     _verify(path, card, "the cached file is damaged; delete it to download it again")
