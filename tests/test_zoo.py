@@ -323,3 +323,135 @@ def test_bad_names_exit_2_with_one_line(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("ganzoo: error: ") and err.count("\n") == 1
+
+
+# --- hostile servers, cards and settings ----------------------------------------------------
+
+
+class _Hostile(BaseHTTPRequestHandler):
+    """/trickle: one byte every 0.3 s; /stall: headers, then silence; /redirect: to server.target."""
+
+    def do_GET(self) -> None:
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", self.server.target)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.flush()
+        for _ in range(40 if self.path == "/trickle" else 1):  # bounded: the server stops by itself
+            if self.path == "/trickle":
+                self.wfile.write(b"x")
+                self.wfile.flush()
+            threading.Event().wait(0.3 if self.path == "/trickle" else 5)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def hostile():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_trickling_server_cannot_hold_a_download_past_its_deadline(tmp_path, hostile, online, monkeypatch, offline_cache):
+    monkeypatch.setenv("GANZOO_DOWNLOAD_TIMEOUT", "1")
+    with card_package(tmp_path, {"slow-ring8": url_card(hostile, "/trickle")}):
+        with pytest.raises(zoo.DownloadError, match=r"not finished after 1 s"):
+            ganzoo.load_pretrained("slow-ring8", quiet=True)
+    assert not offline_cache.exists() or not list(offline_cache.iterdir())  # nothing half-written kept
+
+
+def test_a_stalled_server_fails_sooner(tmp_path, hostile, online, monkeypatch):
+    monkeypatch.setattr(zoo, "DOWNLOAD_STALL_S", 0.5)
+    with card_package(tmp_path, {"stalled-ring8": url_card(hostile, "/stall")}):
+        with pytest.raises(zoo.DownloadError, match=r"no data for 0.5 s"):
+            ganzoo.load_pretrained("stalled-ring8", quiet=True)
+
+
+@pytest.mark.parametrize("target", ["http://example.invalid/weights.safetensors", "file:///etc/passwd"])
+def test_every_redirect_hop_meets_the_card_url_rule(tmp_path, hostile, online, target):
+    hostile.target = target
+    with card_package(tmp_path, {"redirected-ring8": url_card(hostile, "/redirect")}):
+        # urllib itself refuses a redirect to file://; ganzoo refuses any other hop the card could not name
+        with pytest.raises(zoo.DownloadError, match=r"[Rr]edirect.*(which is not https://|is not allowed)"):
+            ganzoo.load_pretrained("redirected-ring8", quiet=True)
+
+
+@pytest.mark.parametrize("value", ["1", "true", "True", "yes", "on", " ON "])
+def test_offline_accepts_the_usual_truthy_spellings(tmp_path, server, monkeypatch, value):
+    monkeypatch.setenv("GANZOO_OFFLINE", value)
+    with card_package(tmp_path, {"remote-ring8": url_card(server, "/never")}):
+        with pytest.raises(zoo.DownloadError, match="forbids downloads"):
+            ganzoo.load_pretrained("remote-ring8", quiet=True)
+
+
+def test_a_cache_that_is_a_file_is_one_line(tmp_path, server, online, monkeypatch, capsys):
+    (tmp_path / "cachefile").write_text("not a folder")
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cachefile"))
+    with card_package(tmp_path, {"remote-ring8": url_card(server, "/ns.safetensors")}):
+        assert main(["sample", "remote-ring8", "--out", str(tmp_path / "x.png")]) == 1
+    assert capsys.readouterr().err.strip() == f"ganzoo: error: GANZOO_CACHE={tmp_path / 'cachefile'} is not a folder"
+
+
+def test_stale_temp_files_of_killed_downloads_are_removed(tmp_path, server, online, offline_cache):
+    weights = shipped_weights("nonsaturating-ring8")
+    server.routes["/ns.safetensors"] = (weights, len(weights))
+    offline_cache.mkdir()
+    dead = offline_cache / f".remote-ring8.safetensors.{dead_pid()}.tmp"
+    dead.write_bytes(b"half")
+    with card_package(tmp_path, {"remote-ring8": url_card(server, "/ns.safetensors")}):
+        ganzoo.load_pretrained("remote-ring8", quiet=True)
+    assert not dead.exists()
+
+
+def dead_pid() -> int:
+    """A process id that no process has now."""
+    import os
+
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid += 1
+
+
+@pytest.mark.parametrize("weights", ["../../etc/passwd", "/etc/passwd", "sub/generator.safetensors", ".."])
+def test_card_weights_stay_inside_the_card_folder(tmp_path, weights):
+    front = {**shipped_front("nonsaturating-ring8"), "weights": weights}
+    with card_package(tmp_path, {"escape-ring8": (front, shipped_weights("nonsaturating-ring8"))}):
+        with pytest.raises(BrokenPlugin, match="'weights': .*a file name in the card's folder"):
+            ganzoo.load_pretrained("escape-ring8")
+
+
+def test_invalid_yaml_front_matter_is_one_row_of_zoo_list(tmp_path, capsys):
+    package = tmp_path / "zoo_test_bad_yaml"
+    (package / "bad-ring8").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "bad-ring8" / "README.md").write_text("---\nlicense: [mit\nweights: x\n---\n# bad\n")
+    with temporary_distribution(tmp_path, "zoo-bad", {"ganzoo.zoo": {"cards": "zoo_test_bad_yaml"}}):
+        assert main(["zoo", "list", "bad-*"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[1].startswith("bad-ring8") and "invalid YAML front matter" in out[1]
+
+
+def test_a_third_party_generator_named_mlp_breaks_no_bundled_model(tmp_path):
+    source = "import ganzoo\nclass Other(ganzoo.Generator):\n    '''Someone else's mlp.'''\n"
+    with temporary_distribution(tmp_path, "other-nets", {"ganzoo.generators": {"mlp": "other_nets:Other"}},
+                                modules={"other_nets": source}):  # fmt: skip
+        with pytest.raises(AmbiguousPlugin):
+            ganzoo.create_generator("mlp", sample_shape=(2,))
+        for name in SHIPPED:  # their files name ganzoo/mlp or ganzoo/dcgan
+            assert ganzoo.load_pretrained(name).sample(2).isfinite().all()

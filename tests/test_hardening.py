@@ -1,0 +1,275 @@
+"""Hostile input: damaged checkpoints and generator files, loose config types, misbehaving plugins.
+
+Each case must end in one readable line and a non-zero exit (or in correct behaviour), with
+nothing lost or half-written. The download and model-card cases are in test_zoo.py.
+"""
+
+import json
+import re
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+import ganzoo
+from ganzoo.cli import main
+from ganzoo.testing import temporary_distribution
+
+TOY = ["--generator", "mlp:width=16,depth=1", "--critic", "mlp:width=16,depth=1", "--batch-size", "16"]
+FAST = [*TOY, "--n-critic", "1", "--log-every", "1", "--quiet"]
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ganzoo: error:"), err
+    return err[0]
+
+
+def snapshot(folder):
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def run(tmp_path):
+    """A finished 3-step run with a checkpoint at step 3 (RMSprop: WGAN's defaults)."""
+    out = tmp_path / "run"
+    assert main(["train", "--loss", "wgan", *FAST, "--steps", "3", "--checkpoint-every", "3", "--out", str(out)]) == 0
+    return out
+
+
+def rewrite(path, change_tensors=None, change_metadata=None):
+    tensors = load_file(path)
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata()
+    tensors = change_tensors(tensors) if change_tensors else tensors
+    metadata = change_metadata(metadata) if change_metadata else metadata
+    save_file(tensors, str(path), metadata=metadata)
+
+
+# -- checkpoints: every tensor and number is checked before it is used ----------------------------
+
+
+def _shape(t):
+    return {k: (torch.zeros(3, 3) if k.startswith("optimizer_critic.0.") else v) for k, v in t.items()}
+
+
+def _nan(t):
+    return {k: (v.fill_(float("nan")) if k == "generator.net.0.weight" else v) for k, v in t.items()}
+
+
+def _int(t):
+    return {k: (v.to(torch.int32) if k == "critic.net.0.bias" else v) for k, v in t.items()}
+
+
+def _short_rng(t):
+    return {**t, "rng.cpu": t["rng.cpu"][:100]}
+
+
+@pytest.mark.parametrize(
+    ("tensors", "metadata", "needle"),
+    [
+        (_shape, None, r"optimizer_critic\.0\.square_avg has shape \(3, 3\), expected \(\d+,\) or a scalar"),
+        (_nan, None, "generator.net.0.weight holds NaN or infinite values"),
+        (_int, None, "critic.net.0.bias has dtype torch.int32, expected torch.float32"),
+        (_short_rng, None, "RNG state rng.cpu is missing or not 5056 bytes"),
+        (None, lambda m: {**m, "step": "-3"}, r"'step' metadata is '-3', expected a whole number from 0"),
+        (None, lambda m: {**m, "step": "2.5"}, r"'step' metadata is '2.5'"),
+        (None, lambda m: {**m, "step": str(10**12)}, r"'step' metadata is '1000000000000'"),
+        (None, lambda m: {**m, "step": "2"}, "its metadata says step 2, its name another"),
+        (None, lambda m: {**m, "config": "[" * 100_000}, "lacks valid 'config' metadata"),
+        (None, lambda m: {**m, "optimizer_critic": "[]"}, "'optimizer_critic' metadata is a JSON list, expected a dict"),
+    ],
+    ids=["optimizer-shape", "nan", "int-dtype", "short-rng", "negative-step", "fraction-step", "absurd-step",
+         "step-vs-name", "deep-json", "optimizer-meta"],
+)  # fmt: skip
+def test_resume_checks_everything_it_reads(run, capsys, tensors, metadata, needle):
+    checkpoint = run / "checkpoints" / "step-0000003.safetensors"
+    rewrite(checkpoint, tensors, metadata)
+    before = snapshot(run)
+    assert main(["train", "--resume", str(run), "--steps", "6"]) == 2
+    assert re.search(needle, one_error_line(capsys))
+    assert snapshot(run) == before
+
+
+def test_resume_trains_with_the_overridden_learning_rates(run):
+    assert main(["train", "--resume", str(run), "--steps", "4", "--lr-critic", "0.001", "--quiet"]) == 0
+    with safe_open(str(run / "checkpoints" / "step-0000004.safetensors"), "pt") as f:
+        metadata = f.metadata()
+    assert json.loads(metadata["optimizer_critic"])["param_groups"][0]["lr"] == 0.001
+    assert json.loads(metadata["optimizer_generator"])["param_groups"][0]["lr"] == 5e-5
+    assert json.loads(metadata["config"])["lr_critic"] == 0.001
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--seed", "7"), ("--optimizer", "adam")])
+def test_resume_refuses_what_it_cannot_apply(run, capsys, flag, value):
+    before = snapshot(run)
+    assert main(["train", "--resume", str(run), "--steps", "6", flag, value]) == 2
+    assert f"{flag} cannot change on --resume" in one_error_line(capsys)
+    assert snapshot(run) == before
+
+
+def test_a_torn_last_metrics_line_is_dropped_on_resume(run):
+    metrics = run / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + '{"step": 4, "critic_lo')  # the disk filled mid-record
+    assert main(["train", "--resume", str(run), "--steps", "5", "--quiet"]) == 0
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [1, 2, 3, 4, 5]
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed_and_live_ones_kept(run):
+    from test_zoo import dead_pid
+
+    dead = run / "checkpoints" / f".step-0000004.safetensors.{dead_pid()}.tmp"
+    live = run / "checkpoints" / f".step-0000004.safetensors.{os.getppid()}.tmp"
+    dead.write_bytes(b"half")
+    live.write_bytes(b"someone is writing")
+    assert main(["train", "--resume", str(run), "--steps", "4", "--quiet"]) == 0
+    assert not dead.exists() and live.exists()
+
+
+# -- config files and plugin options: strict types, no NaN ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "needle"),
+    [
+        ('{"loss": "wgan", "steps": true}', ".json", "'steps': Input should be a valid integer (got True)"),
+        ('{"loss": "wgan", "compile": "yes"}', ".json", "'compile': Input should be a valid boolean (got 'yes')"),
+        ('loss = "wgan"\nsteps = 2.0\n', ".toml", "'steps': Input should be a valid integer"),
+        ('{"loss": "wgan", "lr": NaN}', ".json", "'lr': Input should be a finite number"),
+        ('{"loss": "wgan", "seed": -1}', ".json", "'seed': Input should be greater than or equal to 0"),
+        ('{"loss": "wgan", "seed": 18446744073709551616}', ".json", "'seed': Input should be less than"),
+        ('{"loss": "wgan", "betas": [0.5, 1.5]}', ".json", "'betas': each beta must be in [0, 1)"),
+        ('["loss", "wgan"]', ".json", "holds a JSON list; it must hold an object of settings"),
+        ('{"loss": "wgan", "stepz": 3}', ".json", "unknown setting 'stepz'; did you mean 'steps'?"),
+        ('{"loss": "wgan", "constraints": [{"name": "clip", "c": 0.1}]}', ".json",
+         "unknown key 'c' in constraints.0: a plugin spec has a name and its options"),
+        ('{"loss": "wgan", "constraints": [{"name": "clip", "options": {"c": true}}]}', ".json",
+         "constraint 'clip': option 'c': Input should be a valid number (got True)"),
+        ('{"loss": {"name": "instance-noise", "options": {"anneal": "no"}}}', ".json",
+         "loss 'instance-noise': option 'anneal': Input should be a valid boolean"),
+    ],
+)  # fmt: skip
+def test_config_files_are_validated_strictly(tmp_path, capsys, text, suffix, needle):
+    config = tmp_path / f"run{suffix}"
+    config.write_text(text)
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert needle in one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_options_given_as_text_are_still_converted(tmp_path):
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"loss": "instance-noise:anneal=false,sigma=0.2", "constraints": ["clip:c=0.02"]}))
+    assert main(["train", "--config", str(config), *FAST, "--steps", "1", "--out", str(tmp_path / "out")]) == 0
+    saved = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert saved["loss"]["options"] == {"base": "nonsaturating", "sigma": 0.2, "anneal": False}
+
+
+@pytest.mark.parametrize("data", ["ring8:radius=inf", "ring8:std=nan", "ring8:radius=1e40", "grid25:spacing=-inf"])
+def test_non_finite_or_absurd_dataset_options_are_refused(capsys, data):
+    assert main(["evaluate", "nonsaturating-ring8", "--data", data]) == 2
+    line = one_error_line(capsys)
+    assert "dataset" in line and ("finite" in line or "less than or equal" in line or "greater than" in line)
+
+
+def test_a_w1_the_solver_could_not_finish_is_reported(monkeypatch, capsys):
+    import ot
+
+    monkeypatch.setattr(ot, "emd2", lambda *a, **k: (0.0, {"result_code": 2, "warning": "numItermax reached"}))
+    assert main(["evaluate", "nonsaturating-ring8"]) == 1
+    assert "W1 could not be computed: the exact solver stopped with 'numItermax reached'" in one_error_line(capsys)
+
+
+# -- plugins that misbehave ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["import sys\nsys.exit(3)\n", "raise SystemExit('bye')\n", "raise GeneratorExit\n"])
+def test_a_plugin_that_exits_at_import_is_listed_as_broken(tmp_path, capsys, source):
+    with temporary_distribution(tmp_path, "exiting", {"ganzoo.losses": {"exiting": "exiting_mod:L"}},
+                                modules={"exiting_mod": source}):  # fmt: skip
+        assert main(["list", "loss"]) == 0
+        row = next(line for line in capsys.readouterr().out.splitlines() if line.split()[:2] == ["loss", "exiting"])
+        assert "broken" in row and ("SystemExit" in row or "GeneratorExit" in row)
+        assert main(["train", "--loss", "exiting"]) == 1
+        assert "loss 'exiting' from exiting 0.0.1 is broken" in one_error_line(capsys)
+
+
+def test_a_plugin_that_fails_in_its_constructor_is_named(tmp_path, capsys):
+    source = "import ganzoo\nclass L(ganzoo.Loss):\n    '''Fails.'''\n    def __init__(self, config):\n        raise ValueError('no')\n"
+    with temporary_distribution(tmp_path, "failing", {"ganzoo.losses": {"failing": "failing_mod:L"}},
+                                modules={"failing_mod": source}):  # fmt: skip
+        assert main(["train", "--loss", "failing", "--out", str(tmp_path / "out")]) == 1
+    assert "loss 'failing' failed to build: ValueError: no" in one_error_line(capsys)
+
+
+# -- exported generator files ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def exported(tmp_path):
+    generator = ganzoo.create_generator("mlp", sample_shape=(2,), width=8)
+    return ganzoo.save_generator(generator, tmp_path / "g.safetensors", "mlp")
+
+
+def test_an_exported_file_names_its_plugin_with_its_distribution(exported):
+    with safe_open(str(exported), "pt") as f:
+        assert f.metadata()["plugin"] == "ganzoo/mlp"
+
+
+@pytest.mark.parametrize(
+    ("tensors", "metadata", "needle"),
+    [
+        (lambda t: {k: v.to(torch.int64) for k, v in t.items()}, None, "has dtype torch.int64, expected torch.float32"),
+        (lambda t: {k: v.fill_(float("nan")) for k, v in t.items()}, None, "holds NaN or infinite values"),
+        (None, lambda m: {**m, "config": "[1, 2]"}, "'config' metadata is a JSON list, expected a dict"),
+        (None, lambda m: {**m, "config": "[" * 100_000}, "lacks valid 'config' metadata"),
+        (None, lambda m: {**m, "config": json.dumps({**json.loads(m["config"]), "width": True})}, "option 'width'"),
+    ],
+    ids=["int", "nan", "config-list", "deep", "strict-config"],
+)
+def test_a_damaged_generator_file_is_refused(exported, tmp_path, capsys, tensors, metadata, needle):
+    rewrite(exported, tensors, metadata)
+    out = tmp_path / "picture.png"
+    assert main(["sample", str(exported), "--out", str(out)]) == 2
+    assert needle in one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_shapes_are_checked_before_the_generator_is_allocated(exported, tmp_path):
+    def wide(metadata):
+        return {**metadata, "config": json.dumps({**json.loads(metadata["config"]), "width": 16384, "depth": 3})}
+
+    rewrite(exported, change_metadata=wide)  # 16384-wide layers: 2.6 GB if built before the check
+    probe = (
+        "import resource, ganzoo\n"
+        "try:\n    ganzoo.load_generator(__import__('sys').argv[1])\n"
+        "except ganzoo.CheckpointError as e:\n    print(e)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(exported)], capture_output=True, text=True, timeout=120)
+    message, peak_mb = result.stdout.strip().splitlines()
+    assert "has shape (8, 2), expected (16384, 2)" in message
+    assert int(peak_mb) < 1500  # torch alone is a few hundred MB; the wide generator would be 2.6 GB
+
+
+def test_sample_of_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    (tmp_path / "some" / "folder").mkdir(parents=True)
+    assert main(["sample", str(tmp_path / "some" / "folder")]) == 2
+    assert "is a folder; give an exported .safetensors file or a zoo name" in one_error_line(capsys)
+
+
+def test_evaluate_never_reads_files_a_generator_file_names(exported, capsys):
+    rewrite(exported, change_metadata=lambda m: {**m, "trained": json.dumps({"data": "folder:path=/usr"})})
+    assert main(["evaluate", str(exported)]) == 2
+    assert "was trained on 'folder:path=/usr', which reads files; pass --data" in one_error_line(capsys)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file: no permission to deny")
+def test_an_unreadable_file_says_permission_denied(exported, capsys):
+    exported.chmod(0)
+    assert main(["sample", str(exported)]) == 2
+    assert "cannot be read: Permission denied" in one_error_line(capsys)
