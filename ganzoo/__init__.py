@@ -13,12 +13,12 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "ganzoo.interfaces": [
-        "Loss", "Constraint", "Generator", "Critic", "Dataset", "GaussianMixture",
+        "Loss", "Constraint", "Generator", "Critic", "Dataset", "Logger", "GaussianMixture",
         "Config", "NetworkConfig", "GeneratorConfig", "TrainDefaults", "Shard", "epoch_indices",
     ],
     "ganzoo.registry": [
         "PLUGIN_API_VERSION", "PluginInfo", "list_plugins", "get_class", "plugin_info",
-        "create_loss", "create_constraint", "create_generator", "create_critic", "create_dataset",
+        "create_loss", "create_constraint", "create_generator", "create_critic", "create_dataset", "create_logger",
     ],
     "ganzoo.errors": [
         "GanzooError", "UsageError", "ConfigError", "PluginNotFound", "AmbiguousPlugin",

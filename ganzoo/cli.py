@@ -12,7 +12,10 @@ import click
 from . import __version__
 from .errors import GanzooError
 
+#: the kinds `ganzoo plugin new` scaffolds
 KINDS = ["loss", "constraint", "generator", "critic", "dataset"]
+#: every kind `ganzoo list` and `ganzoo show` know
+LISTED_KINDS = [*KINDS, "logger"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -23,7 +26,7 @@ def cli(debug: bool) -> None:
 
 
 @cli.command("list")
-@click.argument("kind", required=False, type=click.Choice(KINDS))
+@click.argument("kind", required=False, type=click.Choice(LISTED_KINDS))
 @click.option("--verbose", "-v", is_flag=True, help="Also list each plugin's options.")
 def list_command(kind: str | None, verbose: bool) -> None:
     """List installed plugins (of one KIND, or all) with their distribution and status."""
@@ -63,7 +66,7 @@ def option_lines(options) -> list[str]:
 @click.argument("kind")
 @click.argument("name")
 def show(kind: str, name: str) -> None:
-    """Show one plugin of KIND (loss, constraint, generator, critic, dataset): summary, origin, options."""
+    """Show one plugin of KIND (loss, constraint, generator, critic, dataset, logger): summary, origin, options."""
     from .registry import plugin_info
 
     info = plugin_info(kind, name)
@@ -102,6 +105,7 @@ def _spec_option(name: str, help_: str, **kw: Any):
 @_spec_option("--data", "Dataset plugin [default: ring8].")
 @_spec_option("--generator", "Generator plugin [default: mlp].")
 @_spec_option("--critic", "Critic plugin [default: mlp].")
+@_spec_option("--log", "Logger plugin besides metrics.jsonl, e.g. tensorboard; repeat for several.", multiple=True)
 @click.option("--steps", type=int, help="Generator steps [default: 2000].")
 @click.option("--batch-size", type=int, help="Batch size [default: the loss's].")
 @click.option("--n-critic", type=int, help="Critic steps per generator step [default: the loss's].")
@@ -135,6 +139,7 @@ def train(
     quiet: bool,
     nproc_per_node: int | None,
     constraint: tuple[str, ...],
+    log: tuple[str, ...],
     **flags: Any,
 ) -> None:
     """Train a GAN with one shared loop: `ganzoo train --loss wgan --constraint clip`.
@@ -157,6 +162,8 @@ def train(
     settings.update({names.get(k, k): v for k, v in flags.items() if v is not None})
     if constraint:
         settings["constraints"] = list(constraint)
+    if log:
+        settings["loggers"] = list(log)
     if resume:
         if "out" in settings:
             raise ConfigError("--out cannot be combined with --resume: a resumed run stays in its folder")
@@ -177,7 +184,10 @@ def train(
 @click.argument("name_or_file")
 @click.option("--n", "count", type=click.IntRange(1, 4096), default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default="samples.png", show_default=True, help="PNG to write.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default="samples.png", show_default=True,
+    help="Picture to write (.png or .jpg); missing folders are created.",
+)  # fmt: skip
 @click.option("--device", default="cpu", show_default=True)
 def sample(name_or_file: str, count: int, seed: int, out: str, device: str) -> None:
     """Draw samples from a pretrained generator (by name) or an exported .safetensors file."""
@@ -239,6 +249,35 @@ def evaluate(name_or_file: str, data: str | None, seed: int, device: str, as_jso
         return
     click.echo(f"{name_or_file} on {data}, seed {seed}")
     print_table(("METRIC", "VALUE"), metric_rows(metrics))
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default="curves.png", show_default=True,
+    help="Picture to write (.png or .jpg); missing folders are created.",
+)  # fmt: skip
+def plot(runs: tuple[str, ...], out: str) -> None:
+    """Draw the curves of one or several runs in one picture, to compare them (e.g. minimax and WGAN)."""
+    import json
+
+    from .errors import UsageError
+    from .pictures import save_curves
+
+    curves = {}
+    for run in runs:
+        path = Path(run) / "metrics.jsonl"
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}; give run folders") from None
+        try:
+            curves[Path(run).name] = [json.loads(line) for line in lines if line.strip()]
+        except ValueError:
+            raise UsageError(f"{path} is not a metrics log (JSON lines)") from None
+    if len(curves) < len(runs):
+        raise UsageError("two runs have the same folder name; their curves would share one label")
+    click.echo(f"wrote {save_curves(Path(out), curves)}")
 
 
 @cli.group()

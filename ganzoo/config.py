@@ -84,6 +84,7 @@ class TrainConfig(BaseModel):
     data: PluginSpec = PluginSpec(name="ring8")
     generator: PluginSpec = PluginSpec(name="mlp")
     critic: PluginSpec = PluginSpec(name="mlp")
+    loggers: list[PluginSpec] = Field(default_factory=list, description="metric sinks besides metrics.jsonl")
 
     steps: int = Field(2000, gt=0, le=10**9, description="generator steps")
     batch_size: int | None = Field(None, gt=0)
@@ -113,7 +114,7 @@ class TrainConfig(BaseModel):
     keep_checkpoints: int = Field(3, gt=0)
     out: str | None = None
 
-    @field_validator("constraints", mode="before")
+    @field_validator("constraints", "loggers", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, (str, dict)) else value

@@ -279,8 +279,7 @@ class CrossProcessBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch normalisation over the global batch: mean and variance all-reduced over processes.
 
     torch.nn.SyncBatchNorm does this for GPUs only; this works with any backend, CPU included,
-    and its backward flows through the all-reduce (torch.distributed.nn), so penalties that
-    differentiate twice work too.
+    and its backward flows through the all-reduce, so penalties that differentiate twice work too.
     """
 
     def _check_input_dim(self, x: torch.Tensor) -> None:
@@ -290,8 +289,7 @@ class CrossProcessBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or not dist.is_initialized() or dist.get_world_size() == 1:
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
+        all_reduce = _SumOverProcesses.apply
         dims = [0, *range(2, x.dim())]
         shape = [1, -1] + [1] * (x.dim() - 2)
         count = x.numel() // x.shape[1] * dist.get_world_size()  # every process has as many rows
@@ -306,3 +304,18 @@ class CrossProcessBatchNorm(nn.modules.batchnorm._BatchNorm):
                 self.running_var.lerp_(var.detach() * count / max(count - 1, 1), momentum)
         out = centred * torch.rsqrt(var + self.eps).view(shape)
         return out * self.weight.view(shape) + self.bias.view(shape) if self.affine else out
+
+
+class _SumOverProcesses(torch.autograd.Function):
+    """The sum of a tensor over the processes, differentiable: the gradient of a sum is the sum of
+    the gradients, and that backward is itself differentiable (double backward works)."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        total = tensor.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return _SumOverProcesses.apply(grad)

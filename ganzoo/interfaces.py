@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -214,6 +215,26 @@ class Dataset(_Plugin):
     def describe(self) -> dict[str, Any]:
         """Facts about the data that metrics may use (e.g. mixture centres)."""
         return {}
+
+
+class Logger(_Plugin):
+    """A sink for a run's metrics and pictures (TensorBoard, wandb, ...). The JSON-lines log is
+    always written besides; the loop calls loggers in the process that writes files only."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self._init_config(config)
+
+    def start(self, run_dir: Path, config: dict[str, Any]) -> None:
+        """Called once before the first step, with the run's folder and its resolved config."""
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        """One logged step's values: losses, the Wasserstein estimate, gradient norms, seconds per step."""
+
+    def log_picture(self, step: int, name: str, path: Path) -> None:
+        """A picture the run just wrote as PNG: `name` is "samples" or "curves"."""
+
+    def close(self) -> None:
+        """Called once at the end of the run, also when it fails or is interrupted."""
 
 
 class GaussianMixture(Dataset):

@@ -39,7 +39,7 @@ from .distributed import PeerFailed, World, convert_batchnorm, restarted
 from .errors import CheckpointError, ConfigError, Interrupted, TrainingError
 from .flat import FlatParameters
 from .interfaces import Constraint, Loss, Shard
-from .pictures import save_samples
+from .pictures import save_curves, save_samples
 from .registry import Configured, configured, plugin_info
 
 
@@ -78,6 +78,8 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
     plugins = {"loss": configured("loss", cfg.loss), "data": configured("dataset", cfg.data)}
     for i, spec in enumerate(cfg.constraints):
         plugins[f"constraint.{i}"] = configured("constraint", spec)
+    for i, spec in enumerate(cfg.loggers):
+        plugins[f"logger.{i}"] = configured("logger", spec)
     sample_shape = tuple(plugins["data"].build().sample_shape)
     for role in ("generator", "critic"):
         plugins[role] = configured(role, getattr(cfg, role), sample_shape=sample_shape)
@@ -101,9 +103,11 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
         role: {"name": getattr(cfg, role).name, "options": plugins[role].config.model_dump(exclude={"sample_shape"})}
         for role in ("loss", "data", "generator", "critic")
     }
-    specs["constraints"] = [
-        {"name": spec.name, "options": plugins[f"constraint.{i}"].config.model_dump()} for i, spec in enumerate(cfg.constraints)
-    ]
+    for field, role in (("constraints", "constraint"), ("loggers", "logger")):
+        specs[field] = [
+            {"name": spec.name, "options": plugins[f"{role}.{i}"].config.model_dump()}
+            for i, spec in enumerate(getattr(cfg, field))
+        ]
     return Plan(to_config({**cfg.model_dump(), **filled, **specs}), plugins, sample_shape)
 
 
@@ -230,6 +234,8 @@ class Trainer:
         self.loss = plugins["loss"].build()
         self.constraints = [plugins[role].build() for role in plugins if role.startswith("constraint.")]
         self.data = plugins["data"].build()
+        # Loggers live where files are written: rank 0.
+        self.loggers = [plugins[r].build() for r in plugins if r.startswith("logger.")] if world.main else []
         torch.manual_seed(cfg.seed)
         world.seed_own_rng(cfg.seed)
         generator, critic = plugins["generator"].build(), plugins["critic"].build()
@@ -416,7 +422,8 @@ class Trainer:
     def sample_generator(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.generator
 
-    def picture(self, fixed_z: torch.Tensor, reference: torch.Tensor | None) -> Path:
+    def picture(self, fixed_z: torch.Tensor, reference: torch.Tensor | None, metrics_path: Path) -> Path:
+        """The samples of the fixed z, and the curves of every metric so far; both go to the loggers."""
         generator = self.sample_generator()
         was_training = generator.training
         generator.eval()
@@ -424,7 +431,14 @@ class Trainer:
             fake = generator(fixed_z)
         generator.train(was_training)
         path = self.run_dir / "samples" / f"step-{self.step:07d}.png"
-        return save_samples(path, fake, reference, title=f"{self.cfg.loss} - step {self.step}")
+        samples = save_samples(path, fake, reference, title=f"{self.cfg.loss} - step {self.step}")
+        records = [json.loads(line) for line in metrics_path.read_text().splitlines()]
+        curves = save_curves(self.run_dir / "curves.png", {self.run_dir.name: records}) if records else None
+        for logger in self.loggers:
+            for name, written in (("samples", samples), ("curves", curves)):
+                if written is not None:
+                    logger.log_picture(self.step, name, written)
+        return samples
 
     def run(self) -> TrainResult:
         cfg, device, main = self.cfg, self.device, self.world.main
@@ -451,7 +465,12 @@ class Trainer:
         stop = _StopFlag(several=self.world.size > 1)
         stopping = False
         log_file = metrics_path.open("a") if main else contextlib.nullcontext()
-        with stop.installed(), log_file, contextlib.closing(bar):
+        with contextlib.ExitStack() as stack:
+            for context in (stop.installed(), log_file, contextlib.closing(bar)):
+                stack.enter_context(context)
+            for logger in self.loggers:
+                logger.start(self.run_dir, self.cfg.model_dump(mode="json"))
+                stack.callback(logger.close)
             while self.step < cfg.steps and not stopping:
                 progress = self.step / cfg.steps
                 log = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
@@ -477,10 +496,12 @@ class Trainer:
                     if main:
                         log_file.write(json.dumps(last) + "\n")
                         log_file.flush()
+                    for logger in self.loggers:
+                        logger.log_metrics(self.step, last)
                     bar.set_postfix({k: f"{last[k]:.4g}" for k in ("critic_loss", "generator_loss", "wasserstein") if k in last})
                     interval_start, interval_steps = now, 0
                 if main and (self.step % cfg.sample_every == 0 or self.step == cfg.steps):
-                    samples_path = self.picture(fixed_z, reference)
+                    samples_path = self.picture(fixed_z, reference, metrics_path)
                 if checkpoint_due:
                     self.save_checkpoint()
         if stopping:

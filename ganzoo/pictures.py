@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from .checkpoint import atomic_write
+from .errors import UsageError
 
 
 def image_grid(images: torch.Tensor, columns: int = 8, min_cell: int = 48) -> Image.Image:
@@ -42,6 +43,37 @@ def save_scatter(path: Path, fake: torch.Tensor, reference: torch.Tensor | None,
     return save_figure(fig, path)
 
 
+#: the panels of a curves picture: (title, y label, metrics drawn, log scale)
+CURVE_PANELS = [
+    ("losses", "loss", ("critic_loss", "generator_loss"), False),
+    ("Wasserstein estimate", "-(critic loss)", ("wasserstein",), False),
+    ("gradient norms", "norm", ("grad_norm_critic", "grad_norm_generator"), True),
+]
+
+
+def save_curves(path: Path, runs: dict[str, list[dict[str, float]]]) -> Path:
+    """Losses, the Wasserstein estimate (where a run has one) and gradient norms against the step,
+    one line per run and metric: the picture of one run's metrics.jsonl, or several to compare."""
+    panels = [p for p in CURVE_PANELS if any(m in r for records in runs.values() for r in records for m in p[2])]
+    fig, axes = new_figure(nrows=len(panels), figsize=(7, 2.6 * len(panels)), squeeze=False)
+    for ax, (title, ylabel, metrics, log_scale) in zip(axes[:, 0], panels):
+        for label, records in runs.items():
+            for metric in metrics:
+                points = [(r["step"], r[metric]) for r in records if metric in r]
+                if points:
+                    steps, values = zip(*points)
+                    name = metric.replace("_", " ") if len(runs) == 1 else f"{label}: {metric.replace('_', ' ')}"
+                    ax.plot(steps, values, label=name, linewidth=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("generator step")
+        ax.set_ylabel(ylabel)
+        if log_scale:
+            ax.set_yscale("log")
+        ax.legend(fontsize=7, loc="best")
+        ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
 def new_figure(**subplots):
     """`plt.subplots(**subplots)` on the file-only Agg backend: no display needed."""
     import matplotlib
@@ -52,13 +84,26 @@ def new_figure(**subplots):
     return plt.subplots(dpi=100, **subplots)
 
 
+#: picture file suffixes and the format each one names
+FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
+
+
+def picture_format(path: Path) -> str:
+    """The format a picture's file name asks for; a UsageError for any other suffix."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{path}: pictures are written as {', '.join(FORMATS)}; give a file name ending in one")
+    return fmt
+
+
 def save_figure(fig, path: Path) -> Path:
-    """Write a matplotlib figure as PNG, atomically, and free it."""
+    """Write a matplotlib figure in the format its suffix names, atomically, and free it."""
     import matplotlib.pyplot as plt
 
     try:
+        fmt = picture_format(path)
         fig.tight_layout()
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt))
     finally:
         plt.close(fig)
 
@@ -69,5 +114,6 @@ def save_samples(path: Path, fake: torch.Tensor, reference: torch.Tensor | None 
         return save_scatter(path, fake, reference, title)
     if fake.ndim == 4 and fake.shape[1] in (1, 3):
         grid = image_grid(fake)
-        return atomic_write(path, lambda tmp: grid.save(tmp, format="PNG"))
+        fmt = picture_format(path)
+        return atomic_write(path, lambda tmp: grid.save(tmp, format=fmt.upper()))
     return None

@@ -23,6 +23,7 @@ GROUPS = {
     "generator": "ganzoo.generators",
     "critic": "ganzoo.critics",
     "dataset": "ganzoo.datasets",
+    "logger": "ganzoo.loggers",
 }
 ZOO_GROUP = "ganzoo.zoo"
 #: the version of the plugin interfaces; a distribution may declare the range it supports
@@ -345,3 +346,7 @@ def create_critic(name: str, **options: Any) -> Any:
 
 def create_dataset(name: str, **options: Any) -> Any:
     return create("dataset", name, **options)
+
+
+def create_logger(name: str, **options: Any) -> Any:
+    return create("logger", name, **options)

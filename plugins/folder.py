@@ -52,9 +52,9 @@ class Folder(ganzoo.Dataset):
         channels: int = Field(3, description="1 (grey) or 3 (RGB)")
         num_workers: int = Field(0, ge=0, description="DataLoader worker processes that decode images")
         memory_limit_mb: float = Field(
-            2048, ge=0, allow_inf_nan=False,
-            description="decode every image once and keep them in memory when they fit in this many MB; "
-            "else decode each batch anew",
+            2048, ge=0,
+            description="decode every image once and keep them in memory when they fit in this many MB "
+            "(as float32, else as uint8); else decode each batch anew",
         )  # fmt: skip
 
         @field_validator("path")
@@ -89,11 +89,14 @@ class Folder(ganzoo.Dataset):
                 f"{self.config.path} holds {len(images)} images, fewer than one batch of {batch_size}"
             )
         batches = ganzoo.epoch_indices(len(images), batch_size, shard)
-        size_mb = len(images) * self.config.channels * self.config.size**2 / 2**20
-        if size_mb <= self.config.memory_limit_mb:
-            pixels = self._decode_all(images).to(device)
-            return (_to_unit_range(pixels[indices.to(device)]) for indices in batches)
-        return self._stream(images, batches, device)
+        size_mb = len(images) * self.config.channels * self.config.size**2 / 2**20  # as uint8
+        if size_mb > self.config.memory_limit_mb:
+            return self._stream(images, batches, device)
+        pixels = self._decode_all(images).to(device)
+        if 4 * size_mb <= self.config.memory_limit_mb:  # float32 fits too: convert once, index only
+            pixels = _to_unit_range(pixels)
+            return (pixels[indices.to(device)] for indices in batches)
+        return (_to_unit_range(pixels[indices.to(device)]) for indices in batches)
 
     def _decode_all(self, images: _Images) -> Tensor:
         loader = DataLoader(images, batch_size=256, num_workers=self.config.num_workers)

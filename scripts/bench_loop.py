@@ -11,6 +11,8 @@ of each and their ratio (loop / plain):
 The shared loop's time is its own `sec_per_step` log, taken between log steps after a warm-up
 interval; the plain loop is timed over the same number of steps after the same warm-up.
 
+`--compile` times the shared loop with `--compile`; its warm-up interval holds the compilation.
+
 `--folder` compares data sources instead: the shared loop on the digits (32x32, MLP nets,
 batch 64) held in memory by the `digits` dataset, and the same images read as PNG files by
 the `folder` dataset, alternating; it prints both times per step and their ratio.
@@ -44,7 +46,7 @@ CASES = {
 C, LR, N_CRITIC = 0.01, 5e-5, 5
 
 
-def loop_seconds_per_step(case: dict, device: str, steps: int, warmup: int) -> float:
+def loop_seconds_per_step(case: dict, device: str, steps: int, warmup: int, compile_: bool = False) -> float:
     with tempfile.TemporaryDirectory() as out:
         result = ganzoo.train(
             {
@@ -58,6 +60,7 @@ def loop_seconds_per_step(case: dict, device: str, steps: int, warmup: int) -> f
                 "sample_every": 10**9,
                 "checkpoint_every": 10**9,
                 "device": device,
+                "compile": compile_,
                 "out": out,
             },
             quiet=True,
@@ -176,6 +179,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternations of the two loops")
     parser.add_argument("--processes", type=int, nargs="+", help="measure one run shared by this many processes")
     parser.add_argument("--folder", action="store_true", help="compare the folder dataset with in-memory data")
+    parser.add_argument("--compile", action="store_true", help="the shared loop with --compile (after its warm-up)")
     args = parser.parse_args()
     cases = list(CASES) if args.case == "all" else [args.case]
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
@@ -193,7 +197,7 @@ def main() -> None:
         for name in cases:
             loop_times, plain_times = [], []
             for _ in range(args.rounds):  # alternate, so drifts in machine load hit both
-                loop_times.append(loop_seconds_per_step(CASES[name], device, args.steps, args.warmup))
+                loop_times.append(loop_seconds_per_step(CASES[name], device, args.steps, args.warmup, args.compile))
                 plain_times.append(plain_seconds_per_step(CASES[name], device, args.steps, args.warmup))
             loop_s, plain_s = statistics.median(loop_times), statistics.median(plain_times)
             rounds = " ".join(f"{a / b:.3f}" for a, b in zip(loop_times, plain_times))  # the spread says how noisy
