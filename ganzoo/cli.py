@@ -114,7 +114,10 @@ def _spec_option(name: str, help_: str, **kw: Any):
 @click.option("--lr-generator", type=float, help="Generator learning rate.")
 @click.option("--lr-critic", type=float, help="Critic learning rate.")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), help="bf16 autocast on CUDA [default: fp32].")
+@click.option(
+    "--precision", type=click.Choice(["fp32", "bf16"]),
+    help="bf16: the networks run under bf16 autocast, on CUDA and on the CPU [default: fp32].",
+)  # fmt: skip
 @click.option("--ema", type=float, help="Keep an EMA of the generator with this decay, e.g. 0.999.")
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile both networks.")
 @click.option(
@@ -130,6 +133,11 @@ def _spec_option(name: str, help_: str, **kw: Any):
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this folder from its newest checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
+    "--threads", type=click.IntRange(1), metavar="N",
+    help="CPU threads of this process [default: OMP_NUM_THREADS, else torch's choice]; "
+    "under load, 1 or 2 avoid oversubscribing the cores.",
+)  # fmt: skip
+@click.option(
     "--nproc-per-node", type=click.IntRange(1), metavar="N",
     help="Share the run among N processes on this machine, started by torchrun's launcher (one per GPU, or CPU).",
 )  # fmt: skip
@@ -137,6 +145,7 @@ def train(
     config_file: str | None,
     resume: str | None,
     quiet: bool,
+    threads: int | None,
     nproc_per_node: int | None,
     constraint: tuple[str, ...],
     log: tuple[str, ...],
@@ -151,6 +160,10 @@ def train(
     from .errors import ConfigError
     from .loop import train as run_training
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     if nproc_per_node is not None:
         from .launch import launch
 
@@ -199,10 +212,28 @@ def sample(name_or_file: str, count: int, seed: int, out: str, device: str) -> N
     generator = load_any_generator(name_or_file, device)
     rng = torch.Generator(device=generator.device).manual_seed(seed)
     fake = generator.sample(count, generator=rng)
-    written = save_samples(Path(out), fake, title=f"{name_or_file} - {count} samples, seed {seed}")
+    reference = real_points(name_or_file, seed) if tuple(fake.shape[1:]) == (2,) else None
+    title = f"{Path(name_or_file).name} - {count} samples, seed {seed}"
+    written = save_samples(Path(out), fake, reference, title=title)
     if written is None:
         raise UsageError(f"cannot draw samples of shape {tuple(fake.shape[1:])}: pictures are for 2-D points and images")
     click.echo(f"wrote {written}")
+
+
+def real_points(name_or_file: str, seed: int):
+    """1000 points of the data a 2-D generator was trained on, to draw beside its samples; None if unknown."""
+    import torch
+
+    from .evaluation import parse_data, recorded_data
+    from .registry import create_dataset
+
+    try:
+        spec = parse_data(recorded_data(name_or_file))
+        dataset = create_dataset(spec.name, **spec.options)
+    except GanzooError:  # no recorded data (or data from files): the samples alone
+        return None
+    torch.manual_seed(seed)
+    return next(dataset.batches(1000, torch.device("cpu")))
 
 
 def load_any_generator(name_or_file: str, device: str = "cpu"):

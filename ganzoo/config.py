@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import to_json
 
-from .errors import ConfigError
+from .errors import ConfigError, GanzooError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -146,10 +146,29 @@ def describe_validation(error: ValidationError, given: dict[str, Any]) -> str:
             parts.append(f"unknown setting '{where}'{hint}")
         elif item["type"] == "extra_forbidden":  # a key beside name and options in a plugin spec
             parts.append(f"unknown key '{loc[-1]}' in {'.'.join(map(str, loc[:-1]))}: a plugin spec has a name and "
-                         "its options (e.g. {name = \"clip\", options = {c = 0.02}})")  # fmt: skip
+                         f"options{_options_hint(given, loc[:-1])}")  # fmt: skip
         else:
             parts.append(f"'{where}': {message} (got {item['input']!r})")
     return "invalid config: " + "; ".join(parts)
+
+
+#: TrainConfig fields that name plugins -> their kind
+_SPEC_KINDS = {"loss": "loss", "constraints": "constraint", "data": "dataset", "generator": "generator",
+               "critic": "critic", "loggers": "logger"}  # fmt: skip
+
+
+def _options_hint(given: dict[str, Any], loc: tuple[Any, ...]) -> str:
+    """' (clip's options: c)' for the plugin spec at `loc` in the given settings, where it can be found."""
+    from .registry import plugin_info
+
+    spec: Any = given
+    try:
+        for key in loc:
+            spec = spec[key]
+        info = plugin_info(_SPEC_KINDS[loc[0]], spec["name"])
+    except (KeyError, IndexError, TypeError, GanzooError):  # no installed plugin to ask: the message says enough
+        return ""
+    return f" ({info.name}'s options: {', '.join(o.name for o in info.options) or 'none'})"
 
 
 def to_config(config: TrainConfig | dict[str, Any]) -> TrainConfig:

@@ -219,15 +219,13 @@ class World:
             torch.manual_seed((seed * 1_000_003 + self.rank + 1) % 2**63)
             self._own_states = self._states()
 
-    @contextlib.contextmanager
-    def own_rng(self) -> Iterator[None]:
-        """Run the block on this process's own random stream, then give the shared one back.
+    def own_rng(self) -> contextlib.AbstractContextManager:
+        """A context that runs its block on this process's own random stream, then gives the shared
+        one back. With one process there is one stream, and the context does nothing."""
+        return self._swapped_rng() if self.size > 1 else contextlib.nullcontext()
 
-        With one process there is one stream and this does nothing.
-        """
-        if self.size == 1:
-            yield
-            return
+    @contextlib.contextmanager
+    def _swapped_rng(self) -> Iterator[None]:
         shared = self._states()
         self._set_states(self._own_states)
         try:

@@ -166,12 +166,11 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
 
 
 def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Optimizer:
-    """Each optimizer's fastest implementation on the device, as measured (scripts/bench_loop.py --optimizers).
-
-    The parameters are usually one flat tensor (FlatParameters); RMSprop has no fused kernel.
-    """
+    """Each optimizer's fastest implementation on the device, as measured on the CPU: fused Adam
+    66 us a step against 157 us for foreach on the toy critic; RMSprop (no fused kernel) on one
+    flat tensor 38 us single-tensor against 48 us foreach, on 8 tensors 97 us foreach against 115."""
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=device.type == "cuda")
+        return torch.optim.RMSprop(params, lr=lr, foreach=device.type == "cuda" or len(params) > 1)
     return torch.optim.Adam(params, lr=lr, betas=cfg.betas, fused=True)
 
 
@@ -247,7 +246,7 @@ class Trainer:
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         world.broadcast_module(self.generator)
         world.broadcast_module(self.critic)
-        if self.device.type == "cuda" and len(plan_.sample_shape) == 3:
+        if len(plan_.sample_shape) == 3:  # convolutions run faster channels-last, on the CPU too (20% here)
             self.generator.to(memory_format=torch.channels_last)
             self.critic.to(memory_format=torch.channels_last)
         self.flat_g, self.flat_c = FlatParameters(self.generator), FlatParameters(self.critic)
@@ -257,8 +256,11 @@ class Trainer:
         if cfg.ema:
             from timm.utils import ModelEmaV3
 
-            self.ema = ModelEmaV3(self.generator, decay=cfg.ema)
+            # Warmed up (the decay grows from 0 towards cfg.ema), so early pictures show a generator
+            # that has followed the training one, not a barely moved copy of the initial weights.
+            self.ema = ModelEmaV3(self.generator, decay=cfg.ema, use_warmup=True, warmup_power=3 / 4)
         self.generator_fn, self.critic_fn = self.generator, self.critic
+        self.cuda_graphs = cfg.compile and self.device.type == "cuda"
         if cfg.compile:
             # Static shapes: each phase (fakes without grad, fakes with grad, the critic on both batches
             # or one) compiles its own graph in the first step, and nothing recompiles after it.
@@ -269,7 +271,6 @@ class Trainer:
         bf16 = cfg.precision == "bf16"
         self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         self.cuda_rng = self.device.type == "cuda"
-        self.own_rng = world.own_rng if world.size > 1 else contextlib.nullcontext  # no swap in one process
         # One critic forward for real and fake together, where the critic says its samples do not interact.
         self.fused = bool(getattr(self.critic, "independent_samples", False))
 
@@ -382,11 +383,13 @@ class Trainer:
         return z[self.rows] if self.world.size > 1 else z
 
     def critic_step(self, real_stream, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.cuda_graphs:  # a new step: the graphs' outputs of the last one are no longer read
+            torch.compiler.cudagraph_mark_step_begin()
         real = next(real_stream)
         self.real_batches += 1
         with torch.no_grad(), self.autocast:
             fake = self.generator_fn(self.fake_batch())
-        with self.own_rng():
+        with self.world.own_rng():
             loss, total = critic_objective(
                 self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast, self.fused
             )
@@ -401,9 +404,11 @@ class Trainer:
         return loss.detach(), norm
 
     def generator_step(self, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with self.autocast:
             fake = self.generator_fn(self.fake_batch())
-            with self.own_rng():
+            with self.world.own_rng():
                 scores = self.critic_fn(self.loss.perturb(fake, progress))
         loss = self.loss.generator_loss(scores.float())
         self.flat_g.zero_grad()
@@ -431,7 +436,8 @@ class Trainer:
             fake = generator(fixed_z)
         generator.train(was_training)
         path = self.run_dir / "samples" / f"step-{self.step:07d}.png"
-        samples = save_samples(path, fake, reference, title=f"{self.cfg.loss} - step {self.step}")
+        which = " (EMA generator)" if self.ema is not None else ""
+        samples = save_samples(path, fake, reference, title=f"{self.cfg.loss} - step {self.step}{which}")
         records = [json.loads(line) for line in metrics_path.read_text().splitlines()]
         curves = save_curves(self.run_dir / "curves.png", {self.run_dir.name: records}) if records else None
         for logger in self.loggers:
@@ -603,6 +609,8 @@ def _train(overrides: dict[str, Any], resume: str | Path | None, quiet: bool, wo
         raise CheckpointError(f"{run_dir} holds no checkpoint to resume (looked for checkpoints/step-*.safetensors)")
     metadata = read_metadata(saved[-1], CHECKPOINT)
     base = load_metadata_json(metadata, "config", saved[-1], dict)
+    if "lr" in overrides:  # the rate of both networks, unless one is given too
+        base = {k: v for k, v in base.items() if k not in ("lr_generator", "lr_critic")}
     for fixed in FIXED_ON_RESUME:
         if fixed in overrides and overrides[fixed] != base.get(fixed):
             raise ConfigError(

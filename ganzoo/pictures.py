@@ -30,6 +30,17 @@ def image_grid(images: torch.Tensor, columns: int = 8, min_cell: int = 48) -> Im
     return picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
 
 
+def captioned(picture: Image.Image, caption: str) -> Image.Image:
+    """`picture` under a white strip that carries `caption` (run, step, which generator)."""
+    from PIL import ImageDraw
+
+    strip = 16
+    framed = Image.new(picture.mode, (picture.width, picture.height + strip), 255 if picture.mode == "L" else (255,) * 3)
+    framed.paste(picture, (0, strip))
+    ImageDraw.Draw(framed).text((4, 2), caption, fill=0 if picture.mode == "L" else (0, 0, 0))
+    return framed
+
+
 def save_scatter(path: Path, fake: torch.Tensor, reference: torch.Tensor | None, title: str) -> Path:
     fig, ax = new_figure(figsize=(5, 5))
     if reference is not None:
@@ -39,7 +50,10 @@ def save_scatter(path: Path, fake: torch.Tensor, reference: torch.Tensor | None,
     ax.scatter(points[:, 0], points[:, 1], s=4, c="tab:orange", alpha=0.7, label="generated")
     ax.set_aspect("equal")
     ax.set_title(title, fontsize=9)
-    ax.legend(loc="upper right", fontsize=8, markerscale=3)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    # below the axes: inside, it hides the corner modes of grid25
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, markerscale=3, frameon=False)
     return save_figure(fig, path)
 
 
@@ -113,7 +127,7 @@ def save_samples(path: Path, fake: torch.Tensor, reference: torch.Tensor | None 
     if fake.ndim == 2 and fake.shape[1] == 2:
         return save_scatter(path, fake, reference, title)
     if fake.ndim == 4 and fake.shape[1] in (1, 3):
-        grid = image_grid(fake)
+        grid = captioned(image_grid(fake), title) if title else image_grid(fake)
         fmt = picture_format(path)
         return atomic_write(path, lambda tmp: grid.save(tmp, format=fmt.upper()))
     return None

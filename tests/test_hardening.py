@@ -102,6 +102,11 @@ def test_resume_trains_with_the_overridden_learning_rates(run):
     assert json.loads(metadata["optimizer_critic"])["param_groups"][0]["lr"] == 0.001
     assert json.loads(metadata["optimizer_generator"])["param_groups"][0]["lr"] == 5e-5
     assert json.loads(metadata["config"])["lr_critic"] == 0.001
+    assert main(["train", "--resume", str(run), "--steps", "5", "--lr", "0.002", "--quiet"]) == 0  # both networks
+    with safe_open(str(run / "checkpoints" / "step-0000005.safetensors"), "pt") as f:
+        metadata = f.metadata()
+    for optimizer in ("optimizer_critic", "optimizer_generator"):
+        assert json.loads(metadata[optimizer])["param_groups"][0]["lr"] == 0.002
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--seed", "7"), ("--optimizer", "adam")])
@@ -146,7 +151,7 @@ def test_stale_temp_files_of_a_killed_run_are_removed_and_live_ones_kept(run):
         ('["loss", "wgan"]', ".json", "holds a JSON list; it must hold an object of settings"),
         ('{"loss": "wgan", "stepz": 3}', ".json", "unknown setting 'stepz'; did you mean 'steps'?"),
         ('{"loss": "wgan", "constraints": [{"name": "clip", "c": 0.1}]}', ".json",
-         "unknown key 'c' in constraints.0: a plugin spec has a name and its options"),
+         "unknown key 'c' in constraints.0: a plugin spec has a name and options (clip's options: c)"),
         ('{"loss": "wgan", "constraints": [{"name": "clip", "options": {"c": true}}]}', ".json",
          "constraint 'clip': option 'c': Input should be a valid number (got True)"),
         ('{"loss": {"name": "instance-noise", "options": {"anneal": "no"}}}', ".json",

@@ -16,6 +16,7 @@ BUILT_INS = {
     ("generator", "mlp"), ("generator", "dcgan"),
     ("critic", "mlp"), ("critic", "dcgan"), ("critic", "timm"),
     ("dataset", "ring8"), ("dataset", "grid25"), ("dataset", "digits"), ("dataset", "folder"),
+    ("logger", "tensorboard"),
 }  # fmt: skip
 
 HINGE = """
