@@ -25,7 +25,7 @@ def cli(debug: bool) -> None:
     """ganzoo: train, compare and load GANs. Every loss, constraint, network and dataset is a plugin."""
 
 
-@cli.command("list")
+@cli.command("list", short_help="List installed plugins, their distributions and status.")
 @click.argument("kind", required=False, type=click.Choice(LISTED_KINDS))
 @click.option("--verbose", "-v", is_flag=True, help="Also list each plugin's options.")
 def list_command(kind: str | None, verbose: bool) -> None:
@@ -62,7 +62,7 @@ def option_lines(options) -> list[str]:
     ])  # fmt: skip
 
 
-@cli.command()
+@cli.command(short_help="Show one plugin: summary, origin and options.")
 @click.argument("kind")
 @click.argument("name")
 def show(kind: str, name: str) -> None:
@@ -99,7 +99,7 @@ def _spec_option(name: str, help_: str, **kw: Any):
     return click.option(name, metavar="NAME[:k=v,...]", help=help_, **kw)
 
 
-@cli.command()
+@cli.command(short_help="Train a GAN, e.g. --loss wgan --constraint clip.")
 @_spec_option("--loss", "Loss plugin, e.g. wgan or instance-noise:base=nonsaturating,sigma=0.5.")
 @_spec_option("--constraint", "Constraint plugin, e.g. clip:c=0.02; repeat to combine.", multiple=True)
 @_spec_option("--data", "Dataset plugin [default: ring8].")
@@ -193,7 +193,7 @@ def train(
     click.echo(f"generator: {result.generator_path}")
 
 
-@cli.command()
+@cli.command(short_help="Draw samples from a pretrained or exported generator.")
 @click.argument("name_or_file")
 @click.option("--n", "count", type=click.IntRange(1, 4096), default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -256,7 +256,7 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         click.echo(line)
 
 
-@cli.command()
+@cli.command(short_help="Score a pretrained or exported generator.")
 @click.argument("name_or_file")
 @_spec_option("--data", "Dataset to score against, e.g. digits:size=16 [default: the one it was trained on].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated and real samples.")
@@ -282,7 +282,7 @@ def evaluate(name_or_file: str, data: str | None, seed: int, device: str, as_jso
     print_table(("METRIC", "VALUE"), metric_rows(metrics))
 
 
-@cli.command()
+@cli.command(short_help="Draw the curves of runs in one picture.")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option(
     "--out", type=click.Path(dir_okay=False), default="curves.png", show_default=True,

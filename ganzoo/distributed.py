@@ -59,7 +59,7 @@ def _device_for(name: str, local_rank: int, local_size: int) -> torch.device:
         raise ConfigError(
             f"--device cuda with {local_size} processes on this node needs {local_size} GPUs, but torch sees {gpus}; "
             f"use --nproc-per-node {gpus} or --device cpu" if gpus else
-            f"--device cuda was asked for, but torch sees no CUDA device on this node (use --device cpu)"
+            "--device cuda was asked for, but torch sees no CUDA device on this node (use --device cpu)"
         )  # fmt: skip
     return torch.device("cuda", local_rank)
 

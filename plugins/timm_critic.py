@@ -2,7 +2,7 @@ import difflib
 from pathlib import Path
 
 from pydantic import Field, field_validator
-from torch import Tensor, nn
+from torch import Tensor
 
 import ganzoo
 

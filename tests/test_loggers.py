@@ -5,7 +5,6 @@ import json
 import pytest
 from PIL import Image
 
-import ganzoo
 from ganzoo.cli import main
 from ganzoo.testing import temporary_distribution
 
