@@ -88,9 +88,17 @@ def plugin() -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False), help="Folder to create [default: ./ganzoo-NAME].")
 def plugin_new(name: str, kind: str, directory: str | None) -> None:
     """Write a pip-installable plugin distribution: a working plugin of KIND and its test."""
+    from .registry import entries
     from .scaffold import new_plugin
 
     target = new_plugin(name, kind, directory)
+    for taken in [e for e in entries(kind) if e.name == name]:
+        click.echo(
+            f"warning: {taken.distribution} already offers a {kind} named '{name}'; once yours is installed, "
+            f"the bare name is offered twice and must be written DIST/NAME (e.g. {taken.distribution}/{name}); "
+            "pick another name to avoid that",
+            err=True,
+        )
     click.echo(f"wrote {target}: the {kind} '{name}' and its test; try it with")
     click.echo(f"  pip install -e {target} && pytest -q {target}")
 

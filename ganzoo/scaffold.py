@@ -71,10 +71,44 @@ $test
 
 def test_it_trains_in_the_shared_loop(tmp_path):
     tiny = {"name": "mlp", "options": {"width": 8, "depth": 1}}
-    config = {"loss": "nonsaturating", "generator": tiny, "critic": tiny, "steps": 2, "batch_size": 8}
-    result = ganzoo.train({**config, $train_role, "out": str(tmp_path / "run")}, quiet=True)
+    # The plugin, in a run whose other parts are small built-ins.
+    config = {$others, $train_role, "steps": 2, "batch_size": 8}
+    result = ganzoo.train({**config, "out": str(tmp_path / "run")}, quiet=True)
     assert result.step == 2 and result.generator_path.exists()
 ''')
+
+README = Template('''\
+# $dist
+
+A $kind plugin for [ganzoo](https://pypi.org/project/ganzoo/): `$name`.
+
+```bash
+pip install -e .            # ganzoo finds it through its entry point
+ganzoo show $kind $name      # its summary and options
+pytest -q                   # its tests
+```
+''')
+
+LICENSE = """\
+MIT License (replace it if your plugin is under another licence)
+
+Copyright (c) the authors of this plugin
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this software
+and associated documentation files (the "Software"), to deal in the Software without
+restriction, including without limitation the rights to use, copy, modify, merge, publish,
+distribute, sublicense, and/or sell copies of the Software, and to permit persons to whom the
+Software is furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING
+BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM,
+DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+"""
 
 # The header every module shares: what it is and where to change it.
 HEADER = '''\
@@ -288,10 +322,16 @@ def new_plugin(name: str, kind: str, directory: str | Path | None = None) -> Pat
         "plugin_api": f">={PLUGIN_API_VERSION},<{PLUGIN_API_VERSION + 1}",
     }
     template = KINDS[kind]
+    others = {"loss": '"loss": "nonsaturating"', "generator": '"generator": tiny', "critic": '"critic": tiny'}
+    others.pop(kind, None)
     files = {
         "pyproject.toml": PYPROJECT.substitute(fields),
         f"{module}.py": Template(HEADER + template.plugin).substitute(fields),
-        f"tests/test_{module}.py": TEST.substitute(fields, test=template.test, train_role=template.train_role),
+        f"tests/test_{module}.py": TEST.substitute(
+            fields, test=template.test, train_role=template.train_role, others=", ".join(others.values())
+        ),
+        "README.md": README.substitute(fields),
+        "LICENSE": LICENSE,
     }
 
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """The plugin guide's promises: its Python blocks run as written, its links lead somewhere, it covers every kind."""
 
+import inspect
 import re
 import tempfile
 from pathlib import Path
@@ -38,6 +39,12 @@ def test_the_guide_python_blocks_run_in_order(tmp_path, monkeypatch):
         except Exception as exc:
             first_line = source.strip().splitlines()[0]
             pytest.fail(f"python block {number} ({first_line!r}) failed: {type(exc).__name__}: {exc}")
+    # The guide's own tests (a reader pastes them into a test file): pytest would call them; so do we.
+    tests = {name: f for name, f in namespace.items() if name.startswith("test_") and callable(f)}
+    assert tests, "the guide shows no tests"
+    for name, test in tests.items():
+        fixtures = {"tmp_path": tmp_path / name}  # the one fixture the guide's tests use
+        test(**{arg: fixtures[arg] for arg in inspect.signature(test).parameters})
 
 
 @pytest.mark.parametrize("markdown", [GUIDE, ROOT / "README.md"], ids=lambda path: path.name)

@@ -24,10 +24,15 @@ def test_writes_a_distribution_with_its_entry_point_module_and_test(tmp_path, mo
     target = tmp_path / "ganzoo-least-squares"
     assert str(target) in capsys.readouterr().out
     assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == [
+        "LICENSE",
+        "README.md",
         "ganzoo_least_squares.py",
         "pyproject.toml",
         "tests/test_ganzoo_least_squares.py",
     ]
+    assert "pip install -e ." in (target / "README.md").read_text()
+    test_source = (target / "tests" / "test_ganzoo_least_squares.py").read_text()
+    assert '"loss": PLUGIN' in test_source and "nonsaturating" not in test_source  # no leftover loss
     project = tomllib.loads((target / "pyproject.toml").read_text())
     assert project["project"]["name"] == "ganzoo-least-squares"
     assert project["project"]["entry-points"]["ganzoo.losses"] == {"least-squares": "ganzoo_least_squares:LeastSquares"}
@@ -66,3 +71,9 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
 
 def test_an_unknown_kind_is_a_usage_error(tmp_path):
     assert main(["plugin", "new", "my-zoo", "--kind", "zoo", "--dir", str(tmp_path / "out")]) == 2
+
+
+def test_a_name_an_installed_plugin_has_is_written_with_a_warning(tmp_path, capsys):
+    assert main(["plugin", "new", "wgan", "--kind", "loss", "--dir", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: ganzoo already offers a loss named 'wgan'" in err and "ganzoo/wgan" in err
