@@ -217,7 +217,8 @@ def file_layout(path: Path) -> dict[str, tuple[tuple[int, ...], Any]]:
     """Name -> (shape, dtype) of every tensor in a safetensors file, read from its header alone."""
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {k: (tuple(f.get_slice(k).get_shape()), _DTYPES.get(f.get_slice(k).get_dtype(), f.get_slice(k).get_dtype())) for k in f.keys()}
+            slices = {k: f.get_slice(k) for k in f.keys()}
+            return {k: (tuple(s.get_shape()), _DTYPES.get(s.get_dtype(), s.get_dtype())) for k, s in slices.items()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
 
