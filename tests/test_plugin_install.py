@@ -87,8 +87,8 @@ def test_the_environment_sees_this_ganzoo_and_setuptools(workspace):
 
 def test_list_shows_installed_plugins_with_distribution_and_version(workspace):
     rows = listed(workspace[1])
-    assert rows[("loss", "hinge", "ganzoo-extra")] == ("0.1.0", "ok")
-    assert rows[("constraint", "gp", "ganzoo-extra")] == ("0.1.0", "ok")
+    assert rows[("loss", "extra-hinge", "ganzoo-extra")] == ("0.1.0", "ok")
+    assert rows[("constraint", "extra-gp", "ganzoo-extra")] == ("0.1.0", "ok")
     for kind in KINDS:
         assert rows[(kind, f"my-{kind}", f"ganzoo-my-{kind}")] == ("0.1.0", "ok")
     assert rows[("loss", "wgan", "ganzoo")] == (ganzoo.__version__, "ok")
@@ -98,13 +98,13 @@ def test_train_with_the_example_hinge_loss_and_gradient_penalty(workspace):
     root, environment = workspace
     run = root / "hinge-gp"
     flags = ["--steps", "3", "--batch-size", "16", "--log-every", "1", "--quiet", "--out", str(run)]
-    environment.ganzoo("train", "--loss", "hinge", "--constraint", "gp", *TINY_NETS, *flags)
+    environment.ganzoo("train", "--loss", "extra-hinge", "--constraint", "extra-gp", *TINY_NETS, *flags)
     saved = json.loads((run / "config.json").read_text())
-    assert saved["constraints"] == [{"name": "gp", "options": {"weight": 10.0}}]
+    assert saved["constraints"] == [{"name": "extra-gp", "options": {"weight": 10.0}}]
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
     with safe_open(str(run / "checkpoints" / "step-0000003.safetensors"), "pt") as checkpoint:
         plugins = json.loads(checkpoint.metadata()["plugins"])
-    assert plugins["loss"] == {"name": "hinge", "distribution": "ganzoo-extra", "version": "0.1.0"}
+    assert plugins["loss"] == {"name": "extra-hinge", "distribution": "ganzoo-extra", "version": "0.1.0"}
     assert plugins["constraint.0"]["distribution"] == "ganzoo-extra"
 
 
@@ -162,7 +162,7 @@ def test_bad_plugins_are_listed_fail_in_one_line_when_used_and_uninstall_cleanly
     assert rows[("loss", "wrong-base", "ganzoo-wrong-base")] == ("0.1.0", "broken")
     assert rows[("loss", "wgan", "ganzoo-clash")] == ("0.1.0", "ambiguous")
     assert rows[("loss", "wgan", "ganzoo")] == (ganzoo.__version__, "ambiguous")
-    assert rows[("loss", "hinge", "ganzoo-extra")] == ("0.1.0", "ok")
+    assert rows[("loss", "extra-hinge", "ganzoo-extra")] == ("0.1.0", "ok")
 
     for name, _, error, exit_code in BAD_DISTRIBUTIONS.values():
         done = environment.ganzoo("train", "--loss", name, "--steps", "1", "--quiet", "--out", str(root / name), check=False)

@@ -12,7 +12,8 @@ from ganzoo.testing import temporary_distribution
 ROOT = Path(__file__).resolve().parents[1]
 BUILT_INS = {
     ("loss", "minimax"), ("loss", "nonsaturating"), ("loss", "instance-noise"), ("loss", "wgan"),
-    ("constraint", "clip"),
+    ("loss", "hinge"), ("loss", "least-squares"),
+    ("constraint", "clip"), ("constraint", "gradient-penalty"), ("constraint", "r1"), ("constraint", "spectral-norm"),
     ("generator", "mlp"), ("generator", "dcgan"),
     ("critic", "mlp"), ("critic", "dcgan"), ("critic", "timm"),
     ("dataset", "ring8"), ("dataset", "grid25"), ("dataset", "digits"), ("dataset", "folder"),

@@ -6,7 +6,7 @@ import torch
 import ganzoo
 
 # DIST/NAME: these plugins, even where another distribution offers the same names.
-HINGE, GP = "ganzoo-extra/hinge", "ganzoo-extra/gp"
+HINGE, GP = "ganzoo-extra/extra-hinge", "ganzoo-extra/extra-gp"
 
 
 @pytest.mark.parametrize(("kind", "name"), [("loss", HINGE), ("constraint", GP)])

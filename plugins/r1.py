@@ -1,0 +1,16 @@
+from pydantic import Field
+from torch import Tensor, autograd, nn
+
+import ganzoo
+
+
+class R1(ganzoo.Constraint):
+    """R1 penalty (Mescheder et al. 2018): gamma/2 times the squared gradient norm of the critic on real data."""
+
+    class Config(ganzoo.Config):
+        gamma: float = Field(10.0, ge=0, description="gamma, the weight of the penalty")
+
+    def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        x = real.detach().requires_grad_(True)
+        (grad,) = autograd.grad(critic(x).sum(), x, create_graph=True)
+        return self.config.gamma / 2 * grad.flatten(1).square().sum(dim=1).mean()
