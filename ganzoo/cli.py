@@ -348,6 +348,21 @@ def zoo_list(pattern: str) -> None:
     print_table(("NAME", "DATASET", "LOSS", "METRIC"), rows)
 
 
+@zoo.command("export")
+@click.argument("run", type=click.Path(file_okay=False))
+@click.argument("folder", type=click.Path(file_okay=False))
+@_spec_option("--data", "Dataset to score against [default: the run's].")
+@click.option("--license", "license_", default="mit", show_default=True, help="The card's licence identifier.")
+def zoo_export(run: str, folder: str, data: str | None, license_: str) -> None:
+    """Write a model card folder (README with measured metrics, weights, picture, config) from a finished RUN.
+
+    FOLDER's name is the model's name; put the folder in a card package (see docs/plugins.md) to ship it.
+    """
+    from .export import export_card
+
+    click.echo(f"wrote {export_card(run, folder, license_, data)}")
+
+
 @zoo.command("show")
 @click.argument("name")
 def zoo_show(name: str) -> None:

@@ -72,12 +72,12 @@ def recorded_data(name_or_file: str) -> str:
     if not isinstance(trained, dict) or not isinstance(trained.get("data"), str):
         raise UsageError(f"{path} does not record the data it was trained on; pass --data")
     data = parse_data(trained["data"])
-    if _reads_files(data):  # a file never chooses what ganzoo reads from this machine
+    if reads_files(data):  # a file never chooses what ganzoo reads from this machine
         raise UsageError(f"{path} was trained on '{data}', which reads files; pass --data to score against it")
     return trained["data"]
 
 
-def _reads_files(spec: PluginSpec) -> bool:
+def reads_files(spec: PluginSpec) -> bool:
     """True for a dataset spec with a path option (the folder dataset, say)."""
     from .registry import plugin_info
 

@@ -206,7 +206,7 @@ def total_timeout() -> float:
     return seconds
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(_CHUNK), b""):
@@ -215,7 +215,7 @@ def _sha256(path: Path) -> str:
 
 
 def _verify(path: Path, card: ModelCard, advice: str) -> None:
-    actual = _sha256(path)
+    actual = file_sha256(path)
     if actual != card.sha256:
         raise CheckpointError(
             f"{path} has sha256 {actual}, but the card of '{card.name}' expects {card.sha256}: {advice}"

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from safetensors.torch import load_file
 
 import ganzoo
 from ganzoo import zoo
@@ -455,3 +456,33 @@ def test_a_third_party_generator_named_mlp_breaks_no_bundled_model(tmp_path):
             ganzoo.create_generator("mlp", sample_shape=(2,))
         for name in SHIPPED:  # their files name ganzoo/mlp or ganzoo/dcgan
             assert ganzoo.load_pretrained(name).sample(2).isfinite().all()
+
+
+# --- exporting a run as a card --------------------------------------------------------------
+
+
+def test_zoo_export_writes_a_card_that_loads_and_retrains_to_the_same_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    tiny = ["--generator", "mlp:width=16,depth=1", "--critic", "mlp:width=16,depth=1", "--batch-size", "16"]
+    assert main(["train", "--loss", "nonsaturating", *tiny, "--steps", "20", "--quiet", "--out", "run"]) == 0
+    package = tmp_path / "site" / "zoo_exported_cards"
+    assert main(["zoo", "export", "run", str(package / "tiny-ring8")]) == 0
+    folder = package / "tiny-ring8"
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "generator.safetensors", "sample.png"]
+    (package / "__init__.py").write_text("")
+    with temporary_distribution(tmp_path / "site", "zoo-exported", {"ganzoo.zoo": {"cards": "zoo_exported_cards"}}):
+        card = zoo.model_card("tiny-ring8")
+        generator = ganzoo.load_pretrained("tiny-ring8")  # sha256 checked
+        assert evaluate(generator, card.dataset, seed=0) == pytest.approx(card.metrics)
+        assert card.training["command"] == "ganzoo train --config config.json --out runs/tiny-ring8"
+    monkeypatch.chdir(folder)  # the card's command, run as written, trains the same weights
+    assert main([*card.training["command"].split()[1:], "--quiet"]) == 0
+    retrained = load_file(folder / "runs" / "tiny-ring8" / "generator.safetensors")
+    shipped = load_file(folder / "generator.safetensors")
+    assert retrained.keys() == shipped.keys() and all(torch.equal(retrained[k], shipped[k]) for k in shipped)
+
+
+def test_zoo_export_refuses_an_unfinished_run_and_a_used_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["zoo", "export", str(tmp_path / "empty"), str(tmp_path / "card")]) == 2
+    assert "holds no finished run" in capsys.readouterr().err

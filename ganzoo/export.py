@@ -1,0 +1,118 @@
+"""`ganzoo zoo export RUN DIR`: a finished run as a model card folder, ready for a card distribution.
+
+The folder holds README.md (front matter with the metrics `ganzoo evaluate` measures, the
+sha256 and the command that trains it again), generator.safetensors, sample.png and the
+run's config.json. Its name is the model's name.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+
+from .checkpoint import atomic_write, load_generator
+from .config import to_config
+from .errors import UsageError
+from .evaluation import reads_files, evaluate, headline, metric_rows, parse_data
+from .pictures import save_samples
+from .registry import create_dataset
+from .zoo import CARD_FILE, ModelCard, file_sha256
+
+WEIGHTS, PICTURE, CONFIG = "generator.safetensors", "sample.png", "config.json"
+SEED = 0
+
+BODY = """
+# {name}
+
+A generator for `{data}`, trained with {objective}. Headline (`ganzoo evaluate`, seed {seed}): {headline}.
+
+![{caption}]({picture})
+
+## Use it
+
+```python
+import ganzoo
+samples = ganzoo.load_pretrained("{name}").sample(64)
+```
+
+## How it was made
+
+{steps:,} generator steps, batch size {batch_size}, seed {train_seed}. The command that trains it
+again, from this folder:
+
+```bash
+{command}
+```
+
+## Metrics
+
+{table}
+"""
+
+
+def export_card(run: str | Path, folder: str | Path, license: str = "mit", data: str | None = None) -> Path:
+    """Write the card folder `folder` for the finished run `run`; returns the folder."""
+    run, folder = Path(run), Path(folder)
+    weights = run / WEIGHTS
+    if not weights.is_file() or not (run / CONFIG).is_file():
+        raise UsageError(f"{run} holds no finished run ({CONFIG} and {WEIGHTS}); train it to the end first")
+    if folder.exists() and any(folder.iterdir()):
+        raise UsageError(f"{folder} already exists and is not empty; choose a new folder (its name is the model's)")
+    try:
+        config = to_config(json.loads((run / CONFIG).read_text()))
+    except ValueError as exc:
+        raise UsageError(f"{run / CONFIG} is not a ganzoo run config: {exc}") from None
+    spec = parse_data(data or str(config.data))
+    if data is None and reads_files(spec):
+        raise UsageError(f"{run} was trained on '{spec}', which reads files; pass --data to score against it")
+
+    generator = load_generator(weights)
+    metrics = evaluate(generator, spec, seed=SEED)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / WEIGHTS, lambda tmp: shutil.copyfile(weights, tmp))
+    atomic_write(folder / CONFIG, lambda tmp: shutil.copyfile(run / CONFIG, tmp))
+    caption = _picture(generator, spec, folder / PICTURE, f"{folder.name}: {headline(metrics)}")
+    sha256 = file_sha256(folder / WEIGHTS)
+    command = f"ganzoo train --config {CONFIG} --out runs/{folder.name}"
+    front = {
+        "license": license,
+        "library_name": "ganzoo",
+        "tags": ["gan", "ganzoo", config.loss.name, spec.name],
+        "dataset": str(spec),
+        "loss": str(config.loss),
+        "constraints": [str(c) for c in config.constraints],
+        "generator": config.generator.name,
+        "generator_config": generator.config.model_dump(mode="json"),
+        "weights": WEIGHTS,
+        "sha256": sha256,
+        "metrics": metrics,
+        "evaluation": {"command": f"ganzoo evaluate {folder.name} --seed {SEED}", "seed": SEED},
+        "training": {"command": command, "steps": config.steps, "seed": config.seed},
+    }
+    objective = " + ".join(f"`{part}`" for part in [str(config.loss), *front["constraints"]])
+    table = "\n".join(["| metric | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in metric_rows(metrics))])
+    body = BODY.format(
+        name=folder.name, data=spec, objective=objective, seed=SEED, headline=headline(metrics), caption=caption,
+        picture=PICTURE, steps=config.steps, batch_size=config.batch_size, train_seed=config.seed, command=command,
+        table=table,
+    )  # fmt: skip
+    text = f"---\n{yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)}---\n{body}"
+    ModelCard.model_validate({**front, "name": folder.name, "distribution": "exported", "text": text})
+    atomic_write(folder / CARD_FILE, lambda tmp: tmp.write_text(text))
+    return folder
+
+
+def _picture(generator: torch.nn.Module, spec, path: Path, title: str) -> str:
+    """Samples from seed 0, over real points for 2-D data; returns the picture's caption."""
+    fake = generator.sample(1000 if generator.sample_shape == (2,) else 64, generator=torch.Generator().manual_seed(SEED))
+    if generator.sample_shape != (2,):
+        save_samples(path, fake, title=title)
+        return f"64 generated samples, seed {SEED}"
+    torch.manual_seed(SEED)
+    real = next(create_dataset(spec.name, **spec.options).batches(1000, torch.device("cpu")))
+    save_samples(path, fake, real, title)
+    return f"1,000 generated points (orange) over 1,000 real ones (grey), seed {SEED}"
