@@ -5,7 +5,8 @@ package; every sub-folder of that package holding a README.md is a card, and the
 name is the model's name. The README starts with YAML front matter (Hugging Face model-card
 style) that `ModelCard` validates. The weights are a file beside the card or an https:// URL
 (http:// only for a loopback host, for tests and local mirrors), downloaded once into the
-cache; their sha256 is checked on every load.
+cache, or a file on the Hugging Face Hub (hf://OWNER/REPO/PATH@REVISION, fetched with
+huggingface_hub into its cache); their sha256 is checked on every load.
 
 Environment: GANZOO_CACHE (cache folder; else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo)
 and GANZOO_OFFLINE=1 (or true, yes, on: never download).
@@ -22,6 +23,7 @@ import fnmatch
 import math
 import hashlib
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -47,6 +49,7 @@ DOWNLOAD_STALL_S = 30
 #: ... or when the whole transfer takes longer than this (GANZOO_DOWNLOAD_TIMEOUT overrides it)
 DOWNLOAD_TOTAL_S = 600
 _TRUE = {"1", "true", "yes", "on"}
+HUB = "hf://"
 _CHUNK = 1 << 16
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -76,7 +79,7 @@ class ModelCard(BaseModel):
     constraints: list[str] = []
     generator: str
     generator_config: dict[str, Any]
-    weights: str = Field(description="a file name beside the card, or an https:// URL")
+    weights: str = Field(description="a file name beside the card, an https:// URL or hf://OWNER/REPO/PATH@REVISION")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     metrics: dict[str, int | float]
     training: dict[str, Any] = {}
@@ -306,6 +309,11 @@ def weights_file(card: ModelCard, quiet: bool = False) -> Iterator[Path]:
             _verify(path, card, "the file is damaged or was replaced")
             yield path
         return
+    if card.weights.startswith(HUB):
+        path = _hub_file(card, quiet)
+        _verify(path, card, "the file in the Hugging Face cache is damaged or the Hub's file changed")
+        yield path
+        return
     _check_url(card.weights, card)
     from .checkpoint import remove_stale_temps  # torch comes with it: import it only to load weights
 
@@ -315,6 +323,34 @@ def weights_file(card: ModelCard, quiet: bool = False) -> Iterator[Path]:
         _download(card.weights, path, card, quiet)
     _verify(path, card, "the cached file is damaged; delete it to download it again")
     yield path
+
+
+def _hub_file(card: ModelCard, quiet: bool) -> Path:
+    """`hf://OWNER/REPO/PATH@REVISION` fetched with huggingface_hub into its own cache, as timm does.
+
+    HF_ENDPOINT and HF_HUB_OFFLINE (and GANZOO_OFFLINE) are read when the file is asked for.
+    """
+    match = re.fullmatch(r"hf://([^/@]+/[^/@]+)/([^@]+?)(?:@([^@]+))?", card.weights)
+    if not match:
+        raise BrokenPlugin(f"card '{card.name}': weights {card.weights} is not hf://OWNER/REPO/PATH[@REVISION]")
+    repo, filename, revision = match.groups()
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    except ImportError:
+        raise DownloadError(f"'{card.name}' is on the Hugging Face Hub: pip install 'ganzoo[hub]'") from None
+    hub_offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+    (disable_progress_bars if quiet else enable_progress_bars)()
+    try:
+        return Path(
+            hf_hub_download(
+                repo, filename, revision=revision, endpoint=os.environ.get("HF_ENDPOINT") or None,
+                local_files_only=offline() or hub_offline, library_name="ganzoo",
+            )
+        )  # fmt: skip
+    except Exception as exc:  # huggingface_hub's errors (HTTP, offline, not found) have no common base
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DownloadError(f"fetching {card.weights} for '{card.name}' failed: {reason}") from None
 
 
 def load_pretrained(name: str, device: Any = "cpu", quiet: bool = False):

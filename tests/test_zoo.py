@@ -486,3 +486,80 @@ def test_zoo_export_refuses_an_unfinished_run_and_a_used_folder(tmp_path, capsys
     (tmp_path / "empty").mkdir()
     assert main(["zoo", "export", str(tmp_path / "empty"), str(tmp_path / "card")]) == 2
     assert "holds no finished run" in capsys.readouterr().err
+
+
+# --- weights on the Hugging Face Hub, served by a loopback stand-in through HF_ENDPOINT --------
+
+
+class _Hub(BaseHTTPRequestHandler):
+    """Answers huggingface_hub's HEAD and GET for /OWNER/REPO/resolve/REVISION/PATH from server.files."""
+
+    def _headers(self) -> bytes | None:
+        body = self.server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return None
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", "c" * 40)
+        self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return body
+
+    def do_HEAD(self) -> None:
+        self._headers()
+
+    def do_GET(self) -> None:
+        body = self._headers()
+        if body is not None:
+            self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch, online):
+    pytest.importorskip("huggingface_hub")
+    import huggingface_hub.constants
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    httpd.files = {}
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{httpd.server_port}")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))  # never ~/.cache
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def hub_card(sha256: str | None = None) -> tuple[dict, None]:
+    front = {**shipped_front("nonsaturating-ring8"), "weights": "hf://owner/gans/ring8/generator.safetensors@v1"}
+    return {**front, "sha256": sha256 or front["sha256"]}, None
+
+
+def test_hub_weights_are_fetched_into_the_hub_cache_and_checked(tmp_path, hub, monkeypatch):
+    hub.files["/owner/gans/resolve/v1/ring8/generator.safetensors"] = shipped_weights("nonsaturating-ring8")
+    with card_package(tmp_path, {"hub-ring8": hub_card()}):
+        assert not ganzoo.load_pretrained("hub-ring8", quiet=True).training
+        assert list((tmp_path / "hf-cache").rglob("generator.safetensors"))  # huggingface_hub's own cache
+        hub.files.clear()
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the cached file serves, no request made
+        ganzoo.load_pretrained("hub-ring8", quiet=True)
+
+
+def test_hub_weights_with_another_sha256_are_refused(tmp_path, hub):
+    hub.files["/owner/gans/resolve/v1/ring8/generator.safetensors"] = shipped_weights("nonsaturating-ring8")
+    with card_package(tmp_path, {"hub-ring8": hub_card(sha256="0" * 64)}):
+        with pytest.raises(CheckpointError, match="expects 0000"):
+            ganzoo.load_pretrained("hub-ring8", quiet=True)
+
+
+@pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "GANZOO_OFFLINE"])
+def test_hub_offline_without_a_cached_file_is_one_line(tmp_path, hub, monkeypatch, capsys, variable):
+    monkeypatch.setenv(variable, "1")
+    with card_package(tmp_path, {"hub-ring8": hub_card()}):
+        assert main(["sample", "hub-ring8", "--out", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ganzoo: error: fetching hf://owner/gans/ring8/generator.safetensors@v1")
