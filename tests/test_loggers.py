@@ -3,8 +3,10 @@
 import json
 
 import pytest
+import torch
 from PIL import Image
 
+import ganzoo
 from ganzoo.cli import main
 from ganzoo.testing import temporary_distribution
 
@@ -110,3 +112,29 @@ def test_sample_writes_the_format_its_file_name_asks_for(tmp_path):
     assert main(["sample", "nonsaturating-ring8", "--out", str(tmp_path / "ring.jpg")]) == 0
     with Image.open(tmp_path / "ring.jpg") as picture:
         assert picture.format == "JPEG"
+
+
+def test_ema_is_warmed_up_so_early_pictures_show_a_trained_generator(tmp_path):
+    run = train(tmp_path, "ema", "--loss", "minimax", "--steps", "2", "--ema", "0.999", "--checkpoint-every", "2")
+    from safetensors.torch import load_file
+
+    exported = load_file(run / "generator.safetensors")  # the EMA copy
+    checkpoint = load_file(run / "checkpoints" / "step-0000002.safetensors")
+    # the warm-up's decay starts at 0: after the first steps the EMA copy is the generator itself
+    assert all(torch.equal(exported[k], checkpoint[f"generator.{k}"]) for k in exported)
+
+
+def test_sample_draws_real_points_beside_2d_samples_when_the_data_is_known(tmp_path):
+    from ganzoo.cli import real_points
+
+    points = real_points("nonsaturating-ring8", seed=0)
+    assert points.shape == (1000, 2)
+    assert real_points("nonsaturating-digits", seed=0).shape == (1000, 1, 16, 16)  # asked only for 2-D data
+    generator = ganzoo.create_generator("mlp", sample_shape=(2,), width=4)
+    bare = ganzoo.save_generator(generator, tmp_path / "bare.safetensors", "mlp")  # no recorded data
+    assert real_points(str(bare), seed=0) is None
+
+
+def test_help_shows_whole_summaries(capsys):
+    assert main(["--help"]) == 0
+    assert "train     Train a GAN, e.g. --loss wgan --constraint clip." in capsys.readouterr().out
