@@ -6,10 +6,10 @@ from torch import Tensor, nn
 import ganzoo
 
 
-def _mlp(inputs: int, outputs: int, width: int, depth: int) -> nn.Sequential:
+def _mlp(inputs: int, outputs: int, width: int, depth: int, batchnorm: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(depth):
-        layers += [nn.Linear(inputs if i == 0 else width, width), nn.ReLU()]
+        layers += [nn.Linear(inputs if i == 0 else width, width), *([nn.BatchNorm1d(width)] if batchnorm else []), nn.ReLU()]
     layers.append(nn.Linear(width if depth else inputs, outputs))
     return nn.Sequential(*layers)
 
@@ -21,10 +21,11 @@ class MLPGenerator(ganzoo.Generator):
         latent_dim: int = Field(2, gt=0, description="size of z")
         width: int = Field(128, gt=0, description="units per hidden layer")
         depth: int = Field(3, ge=0, description="number of hidden layers")
+        batchnorm: bool = Field(False, description="BatchNorm after each hidden layer (the PacGAN generator: 4 x 400)")
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
-        self.net = _mlp(config.latent_dim, math.prod(self.sample_shape), config.width, config.depth)
+        self.net = _mlp(config.latent_dim, math.prod(self.sample_shape), config.width, config.depth, config.batchnorm)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z).view(-1, *self.sample_shape)

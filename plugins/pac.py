@@ -1,0 +1,46 @@
+import math
+
+from pydantic import Field, ValidationError, model_validator
+from torch import Tensor
+
+import ganzoo
+
+
+def packed_shape(shape: tuple[int, ...], m: int) -> tuple[int, ...]:
+    """A pack is m samples side by side: flat vectors joined, images stacked along the channels."""
+    return (m * shape[0], *shape[1:]) if len(shape) == 3 else (m * math.prod(shape),)
+
+
+class Pac(ganzoo.Critic):
+    """PacGAN packing (Lin et al. 2018): any critic judges m samples at once, against mode collapse."""
+
+    class Config(ganzoo.NetworkConfig):
+        m: int = Field(2, ge=1, description="samples per pack (PacGAN2: 2, PacGAN4: 4)")
+        base: ganzoo.PluginSpec = Field(
+            ganzoo.PluginSpec(name="mlp"), description="the critic that judges each pack, NAME[:options]"
+        )
+
+        @model_validator(mode="after")
+        def _base_takes_packs(self):
+            # Checked with the run's config, before any network exists: the base must accept packs.
+            base = ganzoo.get_class("critic", self.base.name)
+            try:
+                base.Config(**self.base.options, sample_shape=packed_shape(self.sample_shape, self.m))
+            except ValidationError as exc:
+                reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+                raise ValueError(f"critic '{self.base.name}' cannot judge packs of {self.m}: {reasons}") from None
+            return self
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        packed = packed_shape(self.sample_shape, config.m)
+        self.critic = ganzoo.create_critic(config.base.name, **config.base.options, sample_shape=packed)
+
+    def forward(self, x: Tensor) -> Tensor:
+        m = self.config.m
+        if len(x) % m:
+            raise ganzoo.UsageError(f"pac:m={m} packs {m} samples at a time, but a batch has {len(x)}; "
+                                    f"use a batch size divisible by {m}")  # fmt: skip
+        packs = x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:]) if x.dim() == 4 else x.reshape(len(x) // m, -1)
+        # Each sample gets its pack's score: every loss's mean over samples is its mean over packs.
+        return self.critic(packs).repeat_interleave(m)

@@ -1,0 +1,66 @@
+"""PacGAN's pieces: packing as a critic wrapper, the maxout critic and the BatchNorm MLP generator."""
+
+import pytest
+import torch
+
+import ganzoo
+from ganzoo.cli import main
+
+LOSSES = ["minimax", "nonsaturating", "instance-noise", "wgan", "hinge", "least-squares"]
+
+
+def test_a_pack_is_judged_as_its_samples_side_by_side():
+    pac = ganzoo.create_critic("pac", sample_shape=(2,), m=2, base="mlp")
+    x = torch.randn(6, 2)
+    packed = pac.critic(x.reshape(3, 4))  # samples 0-1, 2-3, 4-5 joined
+    assert torch.equal(pac(x), packed.repeat_interleave(2))
+    images = ganzoo.create_critic("pac", sample_shape=(3, 8, 8), m=2, base="mlp")
+    assert images.critic.sample_shape == (6, 8, 8)  # stacked along the channels
+
+
+@pytest.mark.parametrize("loss_name", LOSSES)
+def test_every_loss_of_packed_scores_is_its_loss_over_packs(loss_name):
+    pac = ganzoo.create_critic("pac", sample_shape=(2,), m=4, base="maxout:width=8")
+    loss = ganzoo.create_loss(loss_name)
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    per_sample = loss.critic_loss(pac(real), pac(fake)), loss.generator_loss(pac(fake))
+    per_pack = loss.critic_loss(pac.critic(real.reshape(2, 8)), pac.critic(fake.reshape(2, 8)))
+    assert torch.allclose(per_sample[0], per_pack)
+    assert torch.allclose(per_sample[1], loss.generator_loss(pac.critic(fake.reshape(2, 8))))
+
+
+@pytest.mark.parametrize("loss_name", LOSSES)
+@pytest.mark.parametrize("clip", [False, True], ids=["plain", "clip"])
+def test_packing_trains_with_every_loss_and_with_clip(tmp_path, loss_name, clip):
+    flags = ["--loss", loss_name, "--critic", "pac:m=4,base=maxout", "--generator", "mlp:width=16,batchnorm=true"]
+    flags += ["--constraint", "clip"] if clip else []
+    out = tmp_path / "run"
+    assert main(["train", *flags, "--batch-size", "16", "--n-critic", "1", "--steps", "3", "--quiet", "--out", str(out)]) == 0
+    assert torch.isfinite(ganzoo.load_generator(out / "generator.safetensors").sample(8)).all()
+
+
+def test_a_base_that_cannot_judge_packs_is_refused_before_training(tmp_path, capsys):
+    flags = ["--loss", "wgan", "--data", "digits", "--critic", "pac:m=2,base=dcgan"]
+    assert main(["train", *flags, "--out", str(tmp_path / "run")]) == 2
+    assert "critic 'dcgan' cannot judge packs of 2" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_maxout_units_take_the_largest_piece():
+    critic = ganzoo.create_critic("maxout", sample_shape=(2,), width=3, depth=1, pieces=2)
+    unit = critic.net[0]
+    with torch.no_grad():
+        unit.linear.weight.copy_(torch.tensor([[1.0, 0], [-1, 0], [0, 1], [0, -1], [1, 1], [-1, -1]]))
+        unit.linear.bias.zero_()
+    x = torch.tensor([[2.0, -3.0]])
+    assert torch.equal(unit(x), torch.tensor([[2.0, 3.0, 1.0]]))  # max(2, -2), max(-3, 3), max(-1, 1)
+    assert critic(torch.randn(5, 2)).shape == (5,)
+    assert ganzoo.create_critic("maxout", sample_shape=(2,)).config.model_dump() == {
+        "sample_shape": (2,), "width": 200, "depth": 3, "pieces": 5,
+    }  # fmt: skip
+
+
+def test_the_mlp_generator_can_have_batchnorm():
+    generator = ganzoo.create_generator("mlp", sample_shape=(2,), width=400, depth=4, batchnorm=True)
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in generator.modules()) == 4
+    assert generator(torch.randn(5, 2)).shape == (5, 2)
