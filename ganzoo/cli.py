@@ -121,6 +121,7 @@ def _spec_option(name: str, help_: str, **kw: Any):
 @click.option("--lr", type=float, help="Learning rate of both networks [default: the loss's].")
 @click.option("--lr-generator", type=float, help="Generator learning rate.")
 @click.option("--lr-critic", type=float, help="Critic learning rate.")
+@click.option("--betas", type=(float, float), metavar="B1 B2", help="Adam's betas, e.g. --betas 0.8 0.999 [default: the loss's].")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
 @click.option(
     "--precision", type=click.Choice(["fp32", "bf16"]),
@@ -273,8 +274,8 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 def evaluate(name_or_file: str, data: str | None, seed: int, device: str, as_json: bool) -> None:
     """Score a pretrained generator (by name) or an exported .safetensors file.
 
-    2-D mixtures: modes captured, % high quality and KL to uniform on 2,500 samples (the
-    PacGAN/VEEGAN protocol) and exact W1 on 2,000. Digits: classes covered, KL, mean
+    2-D mixtures: modes captured, % high quality and reverse KL, KL(generated || uniform) of
+    the mode histogram, on 2,500 samples (the PacGAN/VEEGAN protocol, the direction of PacGAN's table) and exact W1 on 2,000. Digits: classes covered, KL, mean
     classifier confidence and Frechet distance of classifier features.
     """
     from .evaluation import evaluate as score

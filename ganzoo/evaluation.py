@@ -23,7 +23,7 @@ LABELS = {
     "modes": "modes captured",
     "high_quality": "high quality (%)",
     "classes": "classes covered",
-    "kl": "KL to uniform (nats)",
+    "kl": "reverse KL to uniform (nats)",
     "w1": "W1 to real data",
     "confidence": "mean confidence",
     "frechet": "Frechet distance",

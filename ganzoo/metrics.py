@@ -59,8 +59,8 @@ def mode_metrics(samples: Tensor, centres: Tensor, std: float) -> dict[str, Any]
 
     - "modes": captured modes; "modes_total": K, the number of centres;
     - "high_quality": percentage (0..100) of samples that are high quality;
-    - "kl": KL(p || uniform) in nats, p the histogram of the high-quality samples over the
-      K modes: 0 when they spread evenly, log K when they all sit on one mode, and
+    - "kl": the reverse KL, KL(p || uniform) in nats, p the histogram of the high-quality
+      samples over the K modes (generated against real, the direction of PacGAN's Table 1): 0 when they spread evenly, log K when they all sit on one mode, and
       +inf when there is no high-quality sample at all. Note that +inf is not valid
       strict JSON; `json.dumps` writes it as `Infinity`.
     """

@@ -82,6 +82,44 @@ def publish(args: argparse.Namespace, name: str, fig, table: str, data: dict[str
     print(f"wrote {picture}, {name}.json and {name}.md in {args.out}")
 
 
+#: The PacGAN protocol for the 2-D datasets (Lin et al. 2018, after VEEGAN): a 4 x 400 ReLU +
+#: BatchNorm generator with z in 2-D, a 3 x 200 maxout critic of 5 pieces (the maxout
+#: plugin's defaults), batch 100, and for the JS-family losses Adam at 1e-4 with beta1 0.8.
+PACGAN_NETWORKS = {"generator": "mlp:latent_dim=2,width=400,depth=4,batchnorm=true", "critic": "maxout", "batch_size": 100}
+PACGAN_OPTIMIZER = {"optimizer": "adam", "lr": 1e-4, "betas": [0.8, 0.999]}
+PACGAN_STEPS = 400_000  # 400 epochs of 100,000 samples at batch 100
+#: PacGAN's Table 1, quoted, not run here (mean ± standard error over 10 trials; the paper
+#: gives no error for some PacGAN4 cells): row -> data -> (modes, % high quality, reverse KL)
+PACGAN_TABLE1 = {
+    "GAN": {"ring8": ("6.3 ± 0.5", "98.2 ± 0.2", "0.45 ± 0.09"), "grid25": ("17.3 ± 0.8", "94.8 ± 0.7", "0.70 ± 0.07")},
+    "PacGAN2": {"ring8": ("7.9 ± 0.1", "95.6 ± 2.0", "0.07 ± 0.03"), "grid25": ("23.8 ± 0.7", "91.3 ± 0.8", "0.13 ± 0.04")},
+    "PacGAN4": {"ring8": ("7.8", "95.9", "-"), "grid25": ("24.8 ± 0.2", "93.6", "-")},
+}
+
+
+def pacgan_recipe(loss: dict[str, Any], pack: int = 1) -> dict[str, Any]:
+    """TrainConfig fields of the protocol for a loss's fields; WGAN keeps its paper's optimizer.
+    pack > 1 wraps the critic in PacGAN packing of that many samples."""
+    fields = {**loss, **PACGAN_NETWORKS}
+    if loss["loss"].split(":")[0] != "wgan":
+        fields.update(PACGAN_OPTIMIZER)
+    if pack > 1:
+        fields["critic"] = f"pac:m={pack},base={fields['critic']}"
+    return fields
+
+
+def command_line(config: dict[str, Any]) -> str:
+    """The `ganzoo train` command of TrainConfig fields; one thread makes it bit-identical."""
+    flags = []
+    for key, value in config.items():
+        flag = "--constraint" if key == "constraints" else "--" + key.replace("_", "-")
+        if key == "betas":
+            flags.append(f"{flag} {' '.join(map(str, value))}")
+        else:
+            flags += [f"{flag} {v}" for v in (value if isinstance(value, list) else [value])]
+    return "OMP_NUM_THREADS=1 ganzoo train " + " ".join(flags)
+
+
 #: One -log D DCGAN run on digits 16x16, frozen at three stages of training (generator steps).
 STAGE_RUN = {
     "loss": "nonsaturating",

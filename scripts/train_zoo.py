@@ -5,12 +5,15 @@
     python scripts/train_zoo.py --only 'wgan-*' --force
     python scripts/train_zoo.py --table-only           # only regenerate the README's zoo table
 
-Each of the four losses (wgan with the clip constraint) is trained on ring8, grid25 and
-digits (16x16, DCGAN generator and critic): twelve models named LOSS-DATA. A model is
-skipped when its card and weights exist (unless --force); an interrupted training resumes
-from its run folder under runs/zoo/. Every process trains on one CPU thread with fixed seeds,
-then scores the generator with the code of `ganzoo evaluate` (seed 0), draws a picture and
-writes model_cards/NAME/ (README.md from scripts/model_card_template.md, weights, sample.png).
+Each of the four losses (wgan with the clip constraint) is trained on ring8 and grid25 with
+the PacGAN protocol (scripts/shared.py: PACGAN_NETWORKS, PACGAN_OPTIMIZER) and on digits
+(16x16, DCGAN generator and critic): twelve models named LOSS-DATA, plus PacGAN2 versions of
+the nonsaturating loss on ring8 and grid25 (LOSS-pac2-DATA). A model is skipped when its card
+and weights exist (unless --force); an interrupted training resumes from its run folder under
+runs/zoo/. Every process trains on one CPU thread with fixed seeds, keeps a checkpoint every
+tenth of the run, then scores each checkpoint's generator with the code of `ganzoo evaluate`
+(seed 0), draws the samples and the metrics over training, and writes model_cards/NAME/
+(README.md from scripts/model_card_template.md, weights, sample.png, progress.png).
 Finally the zoo table in README.md is regenerated between its markers.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import functools
 import hashlib
 import json
 import math
@@ -35,10 +39,12 @@ import yaml
 
 import ganzoo
 from ganzoo.checkpoint import atomic_write
-from ganzoo.evaluation import evaluate, headline, metric_rows
-from ganzoo.pictures import save_samples
-from ganzoo.zoo import model_card
-from shared import markdown_table, replace_block
+from ganzoo.checkpoint import load_module, read_tensors
+from ganzoo.diagnostics import load_run_checkpoint
+from ganzoo.evaluation import LABELS, evaluate, headline, metric_rows, to_json
+from ganzoo.pictures import new_figure, save_figure, save_samples
+from ganzoo.zoo import ModelCard, model_card
+from shared import PACGAN_STEPS, PACGAN_TABLE1, command_line, markdown_table, pacgan_recipe, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
 CARDS = ROOT / "model_cards"
@@ -46,6 +52,7 @@ RUNS = ROOT / "runs" / "zoo"
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
 WEIGHTS = "generator.safetensors"
 PICTURE = "sample.png"
+PROGRESS = "progress.png"
 SEED = 0
 
 #: loss name -> its TrainConfig fields; options are spelled out so the card states them
@@ -55,19 +62,23 @@ LOSSES = {
     "instance-noise": {"loss": "instance-noise:base=nonsaturating,sigma=0.1"},
     "wgan": {"loss": "wgan", "constraints": ["clip:c=0.01"]},
 }
-#: dataset name -> its TrainConfig fields (slowest first, so parallel jobs finish together)
+#: dataset name -> its TrainConfig fields (slowest first, so parallel jobs finish together);
+#: the 2-D datasets take the PacGAN protocol's networks and optimizer on top
 DATASETS = {
-    "digits": {"data": "digits:size=16", "generator": "dcgan:width=32", "critic": "dcgan:width=32"},
     "grid25": {"data": "grid25"},
+    "digits": {"data": "digits:size=16", "generator": "dcgan:width=64", "critic": "dcgan:width=64", "ema": 0.999},
     "ring8": {"data": "ring8"},
 }
+TOY = ("ring8", "grid25")
 #: generator steps, chosen from measured speed (one thread of a shared AMD EPYC) to fit the
-#: whole zoo in about 30 minutes of two cores: a toy step of the JS-family losses takes ~5 ms,
-#: a WGAN step ~30 ms (5 critic steps, 100 early on), a digits step ~70 ms, a WGAN digits step ~200 ms.
+#: whole zoo in about 70 minutes of two cores: a protocol step of the JS-family losses takes
+#: ~17 ms, a WGAN step ~40 ms (5 critic steps, 100 early on), a digits step ~30 ms.
 STEPS = {
-    ("ring8", "js"): 10_000, ("grid25", "js"): 10_000, ("digits", "js"): 3_000,
-    ("ring8", "wgan"): 10_000, ("grid25", "wgan"): 10_000, ("digits", "wgan"): 1_500,
+    ("ring8", "js"): 20_000, ("grid25", "js"): 50_000, ("digits", "js"): 15_000,
+    ("ring8", "wgan"): 10_000, ("grid25", "wgan"): 10_000, ("digits", "wgan"): 5_000,
 }
+#: scored checkpoints per run: the metrics over training
+LEGS = 10
 
 DESCRIPTIONS = {
     "minimax": "the original saturating GAN loss of Goodfellow et al. (2014): G minimises E[log(1 - D(G(z)))]",
@@ -92,10 +103,11 @@ LOSS_NOTES = {
 class Model:
     loss: str
     data: str
+    pack: int = 1  # PacGAN packing: the critic judges this many samples at once
 
     @property
     def name(self) -> str:
-        return f"{self.loss}-{self.data}"
+        return f"{self.loss}-pac{self.pack}-{self.data}" if self.pack > 1 else f"{self.loss}-{self.data}"
 
     @property
     def steps(self) -> int:
@@ -104,20 +116,18 @@ class Model:
     @property
     def config(self) -> dict[str, Any]:
         """The TrainConfig fields, as `ganzoo train` flags would give them."""
-        fields = {**LOSSES[self.loss], **DATASETS[self.data], "steps": self.steps, "seed": SEED, "device": "cpu"}
-        return {**fields, "out": str((RUNS / self.name).relative_to(ROOT))}
+        fields = pacgan_recipe(LOSSES[self.loss], self.pack) if self.data in TOY else LOSSES[self.loss]
+        fields = {**fields, **DATASETS[self.data], "steps": self.steps, "seed": SEED, "device": "cpu"}
+        return {**fields, "checkpoint_every": self.steps // LEGS, "out": str((RUNS / self.name).relative_to(ROOT))}
 
     @property
     def command(self) -> str:
-        """The `ganzoo train` command for the same run; one thread makes it bit-identical."""
-        flags = []
-        for key, value in self.config.items():
-            flag = "--constraint" if key == "constraints" else "--" + key.replace("_", "-")
-            flags += [f"{flag} {v}" for v in (value if isinstance(value, list) else [value])]
-        return "OMP_NUM_THREADS=1 ganzoo train " + " ".join(flags)
+        return command_line(self.config)
 
 
 MODELS = [Model(loss, data) for data in DATASETS for loss in LOSSES]
+MODELS[len(LOSSES):len(LOSSES)] = [Model("nonsaturating", "grid25", pack=2)]
+MODELS.append(Model("nonsaturating", "ring8", pack=2))
 
 
 def machine() -> str:
@@ -139,12 +149,54 @@ def training_seconds(run_dir: Path) -> float:
 
 
 def train(model: Model) -> Path:
-    """Train (or resume, or just re-export a finished run) and return the exported generator."""
+    """Train (or resume, or just re-export a finished run) and return the exported generator.
+    Every checkpoint stays, for the metrics over training."""
     run_dir = ROOT / model.config["out"]
     if any((run_dir / "checkpoints").glob("step-*.safetensors")):
         print(f"{model.name}: resuming {run_dir}", flush=True)
         return ganzoo.train({"steps": model.steps}, resume=run_dir, quiet=True).generator_path
-    return ganzoo.train({**model.config, "out": str(run_dir)}, quiet=True).generator_path
+    config = {**model.config, "out": str(run_dir), "keep_checkpoints": LEGS + 2}
+    return ganzoo.train(config, quiet=True).generator_path
+
+
+def progress(model: Model, run_dir: Path) -> list[dict[str, Any]]:
+    """The metrics of the generator (the EMA one where kept) of every checkpoint, scored once
+    and remembered in the run folder."""
+    log = run_dir / "progress.json"
+    scored = {record["step"]: record for record in (json.loads(log.read_text()) if log.is_file() else [])}
+    for path in sorted((run_dir / "checkpoints").glob("step-*.safetensors")):
+        run = load_run_checkpoint(path)
+        if run.step in scored:
+            continue
+        tensors = read_tensors(path)
+        if any(key.startswith("ema.") for key in tensors):
+            load_module(run.generator, "ema", tensors, path)
+        scored[run.step] = {"step": run.step, **evaluate(run.generator.eval(), DATASETS[model.data]["data"], seed=SEED)}
+    records = [scored[step] for step in sorted(scored)]
+    atomic_write(log, lambda tmp: tmp.write_text(to_json(records, indent=1)))
+    return records
+
+
+def draw_progress(records: list[dict[str, Any]], path: Path, title: str, reference_frechet: float | None) -> None:
+    """Modes and % high quality (2-D data) or Frechet distance (log scale, beside the real data's
+    own) and classes (digits) over training."""
+    steps = [r["step"] for r in records]
+    fig, ax = new_figure(figsize=(6, 3.6))
+    first, second = ("modes", "high_quality") if "modes" in records[0] else ("frechet", "classes")
+    labels = {"modes": "modes captured", "high_quality": "% high quality", "frechet": "Frechet distance", "classes": "classes covered"}
+    ax.plot(steps, [r[first] for r in records], "o-", color="tab:blue")
+    ax.set_ylabel(labels[first], color="tab:blue")
+    if first == "frechet":
+        ax.set_yscale("log")
+        ax.axhline(reference_frechet, color="tab:blue", linestyle=":", label="real train vs test data")
+        ax.legend(fontsize=8, loc="upper right")
+    other = ax.twinx()
+    other.plot(steps, [r[second] for r in records], "s--", color="tab:orange")
+    other.set_ylabel(labels[second], color="tab:orange")
+    ax.set_xlabel("generator steps")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)
 
 
 def draw_picture(generator: torch.nn.Module, model: Model, path: Path, title: str) -> str:
@@ -160,6 +212,7 @@ def draw_picture(generator: torch.nn.Module, model: Model, path: Path, title: st
     return "64 generated digits, seed 0 (`ganzoo sample NAME --seed 0` draws the same)"
 
 
+@functools.cache
 def digits_reference_frechet() -> float:
     """Frechet distance between the real train and test splits at 16x16: a scale for the cards."""
     from ganzoo.metrics import frechet_distance, load_digits_classifier
@@ -213,6 +266,7 @@ def verdict(model: Model, metrics: dict[str, Any]) -> list[str]:
     notes.append(
         f"Trained for only {model.steps:,} steps on one CPU thread: the numbers say how this recipe does "
         "at this budget, not the best the loss can do."
+        + (f" The PacGAN protocol trains {PACGAN_STEPS:,}." if model.data in TOY else "")
     )
     return [note for note in notes if note]
 
@@ -222,7 +276,8 @@ def protocol(metrics: dict[str, Any], reference_frechet: float | None) -> str:
         return (
             "The PacGAN / VEEGAN protocol on 2,500 samples: a sample is *high quality* within 3 std of "
             "its nearest centre; a mode is *captured* when it is the nearest centre of a high-quality "
-            "sample; KL is that of the captured-mode histogram to uniform. W1 is the exact Wasserstein-1 "
+            "sample; KL is the reverse KL, KL(generated || uniform), of the high-quality samples' mode "
+            "histogram (the direction of PacGAN's Table 1). W1 is the exact Wasserstein-1 "
             "distance between 2,000 samples and 2,000 real points."
         )
     return (
@@ -233,18 +288,47 @@ def protocol(metrics: dict[str, Any], reference_frechet: float | None) -> str:
     )
 
 
-def write_card(model: Model, weights: Path, seconds: float, reference_frechet: float | None) -> None:
+def deviations(model: Model) -> str:
+    """Where the recipe follows a published protocol, and where and why it departs from it."""
+    if model.data not in TOY:
+        return (
+            "A DCGAN generator and critic of width 64 with the loss's recommended optimizer, "
+            "and an EMA of the generator (decay 0.999, the weights shipped here)."
+        )
+    packing = f" The critic judges packs of {model.pack} samples (PacGAN{model.pack})." if model.pack > 1 else ""
+    optimizer = (
+        "the WGAN paper's RMSProp at 5e-5, weight clipping to [-0.01, 0.01] and 5 critic steps per "
+        "generator step (the PacGAN protocol's Adam is for the JS-family losses)"
+        if model.loss == "wgan"
+        else "Adam at learning rate 1e-4 with betas (0.8, 0.999)"
+    )
+    return (
+        "The PacGAN protocol (Lin et al. 2018): a 4 x 400 ReLU + BatchNorm generator with z in 2-D, a "
+        f"3 x 200 maxout critic with 5 pieces, batch 100, {optimizer}.{packing} It departs from the "
+        f"protocol in one way: {model.steps:,} generator steps instead of {PACGAN_STEPS:,}, the budget "
+        "of a 2-core machine; the table below shows where the metrics stood along the way."
+    )
+
+
+def progress_table(records: list[dict[str, Any]]) -> str:
+    keys = [k for k in ("modes", "high_quality", "kl", "classes", "frechet") if k in records[0]]
+    rows = [(f"{r['step']:,}", *(f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in keys)) for r in records]
+    return markdown_table(("step", *(LABELS[k] for k in keys)), rows)
+
+
+def write_card(model: Model, weights: Path, seconds: float, records: list[dict[str, Any]], reference_frechet: float | None) -> None:
     card_dir = CARDS / model.name
     atomic_write(card_dir / WEIGHTS, lambda tmp: shutil.copyfile(weights, tmp))
     generator = ganzoo.load_generator(card_dir / WEIGHTS)
     data = DATASETS[model.data]["data"]
     metrics = evaluate(generator, data, seed=SEED)
     caption = draw_picture(generator, model, card_dir / PICTURE, f"{model.name}: {headline(metrics)}")
+    draw_progress(records, card_dir / PROGRESS, f"{model.name}: ganzoo evaluate (seed 0) of each checkpoint", reference_frechet)
     exported = ganzoo_metadata(card_dir / WEIGHTS)
     front = {
         "license": "mit",
         "library_name": "ganzoo",
-        "tags": ["gan", "ganzoo", model.loss, model.data, "image" if model.data == "digits" else "toy-2d"],
+        "tags": ["gan", "ganzoo", model.loss, model.data, "image" if model.data == "digits" else "toy-2d"] + (["pacgan"] if model.pack > 1 else []),
         "dataset": data,
         "loss": LOSSES[model.loss]["loss"],
         "constraints": LOSSES[model.loss].get("constraints", []),
@@ -265,8 +349,9 @@ def write_card(model: Model, weights: Path, seconds: float, reference_frechet: f
     values = {
         "front_matter": yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000),
         "name": model.name,
-        "summary": f"A generator for {DESCRIPTIONS[model.data]}, trained with {DESCRIPTIONS[model.loss]}. "
-        f"Headline: {headline(metrics)}.",
+        "summary": f"A generator for {DESCRIPTIONS[model.data]}, trained with {DESCRIPTIONS[model.loss]}"
+        + (f", its critic judging packs of {model.pack} samples (PacGAN{model.pack}). " if model.pack > 1 else ". ")
+        + f"Headline: {headline(metrics)}.",
         "picture_caption": caption,
         "usage_n": "64" if model.data == "digits" else "1000",
         "usage_shape": "(64, 1, 16, 16) images in [-1, 1]" if model.data == "digits" else "(1000, 2) points",
@@ -276,6 +361,8 @@ def write_card(model: Model, weights: Path, seconds: float, reference_frechet: f
         "minutes": f"{seconds / 60:.1f}",
         "machine": machine(),
         "command": model.command,
+        "deviations": deviations(model),
+        "progress_table": progress_table(records),
         "metrics_table": markdown_table(("metric", "value"), metric_rows(metrics)),
         "protocol": protocol(metrics, reference_frechet),
         "limitations": "\n".join(f"- {note}" for note in verdict(model, metrics)),
@@ -300,8 +387,20 @@ def build(model: Model, force: bool) -> str:
         shutil.rmtree(ROOT / model.config["out"], ignore_errors=True)
     weights = train(model)
     seconds = training_seconds(weights.parent)
-    write_card(model, weights, seconds, digits_reference_frechet() if model.data == "digits" else None)
+    records = progress(model, weights.parent)
+    write_card(model, weights, seconds, records, digits_reference_frechet() if model.data == "digits" else None)
     return f"{model.name}: trained {model.steps} steps in {seconds / 60:.1f} min"
+
+
+def published(card: ModelCard) -> str:
+    """PacGAN's Table 1 row for the same recipe, or the real data's own score on digits."""
+    row = {"nonsaturating": "GAN", "nonsaturating-pac2": "PacGAN2"}.get(card.name.rpartition("-")[0])
+    if card.dataset in TOY and row:
+        modes, quality, _ = PACGAN_TABLE1[row][card.dataset]
+        return f"{row}: {modes} modes, {quality}% high quality"
+    if card.dataset == DATASETS["digits"]["data"]:
+        return f"real train vs test data: Frechet {digits_reference_frechet():.1f}"
+    return ""
 
 
 def write_readme_table() -> None:
@@ -315,10 +414,12 @@ def write_readme_table() -> None:
             f"`{card.dataset}`",
             card.objective,
             headline(card.metrics),
+            published(card),
             f"{card.training.get('steps', 0):,}",
             f"{minutes:.1f} min",
         ))
-    table = markdown_table(("model", "data", "loss", "headline (ganzoo evaluate, seed 0)", "steps", "CPU time"), rows)
+    header = ("model", "data", "loss", "headline (ganzoo evaluate, seed 0)", "published (PacGAN Table 1, 400,000 steps)", "steps", "CPU time")
+    table = markdown_table(header, rows)
     replace_block("zoo-table", table)
 
 

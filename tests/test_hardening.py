@@ -109,6 +109,19 @@ def test_resume_trains_with_the_overridden_learning_rates(run):
         assert json.loads(metadata[optimizer])["param_groups"][0]["lr"] == 0.002
 
 
+def test_betas_flag_reaches_adam_and_bad_betas_are_one_line(tmp_path, capsys):
+    out = tmp_path / "adam"
+    flags = ["train", "--loss", "nonsaturating", "--steps", "2", "--device", "cpu", "--quiet", "--out", str(out)]
+    assert main([*flags, "--betas", "0.8", "0.999"]) == 0
+    with safe_open(str(out / "checkpoints" / "step-0000002.safetensors"), "pt") as f:
+        metadata = f.metadata()
+    for optimizer in ("optimizer_critic", "optimizer_generator"):
+        assert json.loads(metadata[optimizer])["param_groups"][0]["betas"] == [0.8, 0.999]
+    assert main([*flags[:-2], "--out", str(tmp_path / "bad"), "--betas", "1", "0.5"]) == 2
+    assert "each beta must be in [0, 1)" in one_error_line(capsys)
+    assert not (tmp_path / "bad").exists()
+
+
 @pytest.mark.parametrize(("flag", "value"), [("--seed", "7"), ("--optimizer", "adam")])
 def test_resume_refuses_what_it_cannot_apply(run, capsys, flag, value):
     before = snapshot(run)
