@@ -29,3 +29,21 @@ def test_help_does_not_import_torch():
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "train" in done.stdout and "list" in done.stdout
+
+
+def readme_train_commands() -> list[list[str]]:
+    """Every `ganzoo train` command in the README's bash blocks, continuation lines joined."""
+    import shlex
+
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    lines = "\n".join(blocks).replace("\\\n", " ").splitlines()
+    return [shlex.split(line, comments=True) for line in lines if line.strip().startswith("ganzoo train ")]
+
+
+def test_every_train_command_in_the_readme_parses():
+    from ganzoo.cli import train
+
+    commands = readme_train_commands()
+    assert len(commands) >= 5
+    for command in commands:
+        train.make_context("train", command[2:])  # raises on an unknown flag or a bad value
