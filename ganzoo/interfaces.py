@@ -150,6 +150,12 @@ class Critic(_Plugin, nn.Module):
         self._init_config(config)
         self.sample_shape = tuple(config.sample_shape)
 
+    @property
+    def batch_multiple(self) -> int:
+        """The batches it scores must hold a multiple of this many samples (a packing critic's
+        pack size); the loop checks the batch size against it before a run starts."""
+        return 1
+
 
 @dataclass(frozen=True)
 class Shard:

@@ -38,7 +38,7 @@ from .config import TrainConfig, to_config
 from .distributed import PeerFailed, World, convert_batchnorm, restarted
 from .errors import CheckpointError, ConfigError, Interrupted, TrainingError
 from .flat import FlatParameters
-from .interfaces import Constraint, Loss, Shard
+from .interfaces import Constraint, Critic, Loss, Shard
 from .pictures import save_curves, save_samples
 from .registry import Configured, configured, plugin_info
 
@@ -238,6 +238,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         world.seed_own_rng(cfg.seed)
         generator, critic = plugins["generator"].build(), plugins["critic"].build()
+        check_critic_batch(cfg, world, critic)
         for constraint in self.constraints:
             critic = constraint.attach(critic)
         if world.size > 1 and cfg.sync_batchnorm:
@@ -622,6 +623,16 @@ def _train(overrides: dict[str, Any], resume: str | Path | None, quiet: bool, wo
     trainer = Trainer(run_plan, run_dir, quiet, world)
     trainer.load_checkpoint(saved[-1], metadata)
     return trainer.run()
+
+
+def check_critic_batch(cfg: TrainConfig, world: World, critic: Critic) -> None:
+    local, multiple = cfg.batch_size // world.size, critic.batch_multiple
+    if local % multiple:
+        each = " on each of the processes" if world.size > 1 else ""
+        raise ConfigError(
+            f"critic '{cfg.critic.name}' scores batches of a multiple of {multiple} samples, but a batch "
+            f"holds {local}{each}; use a --batch-size that gives a multiple of {multiple}"
+        )
 
 
 def check_batch_split(cfg: TrainConfig, world: World) -> None:

@@ -36,6 +36,10 @@ class Pac(ganzoo.Critic):
         packed = packed_shape(self.sample_shape, config.m)
         self.critic = ganzoo.create_critic(config.base.name, **config.base.options, sample_shape=packed)
 
+    @property
+    def batch_multiple(self) -> int:
+        return self.config.m * self.critic.batch_multiple
+
     def forward(self, x: Tensor) -> Tensor:
         m = self.config.m
         if len(x) % m:

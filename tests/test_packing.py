@@ -46,6 +46,29 @@ def test_a_base_that_cannot_judge_packs_is_refused_before_training(tmp_path, cap
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(("critic", "batch", "multiple"), [("pac:m=3,base=mlp", 64, 3), ("pac:m=2,base=pac", 66, 4)])
+def test_a_batch_that_packs_do_not_divide_is_refused_before_training(tmp_path, capsys, critic, batch, multiple):
+    flags = ["--loss", "nonsaturating", "--critic", critic, "--batch-size", str(batch), "--steps", "2"]
+    assert main(["train", *flags, "--out", str(tmp_path / "run")]) == 2
+    assert f"scores batches of a multiple of {multiple} samples, but a batch holds {batch}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    assert ganzoo.create_critic("pac", sample_shape=(2,), m=2, base="pac:m=3").batch_multiple == 6
+
+
+def test_each_process_batch_must_hold_whole_packs():
+    from types import SimpleNamespace
+
+    from ganzoo.config import TrainConfig
+    from ganzoo.errors import ConfigError
+    from ganzoo.loop import check_critic_batch
+
+    critic = ganzoo.create_critic("pac", sample_shape=(2,), m=4, base="mlp")
+    cfg = TrainConfig(loss="nonsaturating", critic="pac:m=4", batch_size=100)
+    check_critic_batch(cfg, SimpleNamespace(size=1), critic)  # 100 is 25 packs
+    with pytest.raises(ConfigError, match="a batch holds 50 on each of the processes"):
+        check_critic_batch(cfg, SimpleNamespace(size=2), critic)
+
+
 def test_maxout_units_take_the_largest_piece():
     critic = ganzoo.create_critic("maxout", sample_shape=(2,), width=3, depth=1, pieces=2)
     unit = critic.net[0]
