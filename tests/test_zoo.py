@@ -42,8 +42,9 @@ else:  # pragma: no cover
 ROOT = Path(__file__).resolve().parents[1]
 LOSSES = ["minimax", "nonsaturating", "instance-noise", "wgan"]
 DATASETS = {"ring8": (2,), "grid25": (2,), "digits": (1, 16, 16)}
-SHIPPED = sorted(f"{loss}-{data}" for loss in LOSSES for data in DATASETS)
-RECOMPUTED_TOY = ["nonsaturating-ring8", "wgan-grid25"]
+PACKED = ["nonsaturating-pac2-grid25", "nonsaturating-pac2-ring8"]
+SHIPPED = sorted([f"{loss}-{data}" for loss in LOSSES for data in DATASETS] + PACKED)
+RECOMPUTED_TOY = ["nonsaturating-ring8", "wgan-grid25", "nonsaturating-pac2-grid25"]
 TOY_METRICS = {"modes", "modes_total", "high_quality", "kl", "w1"}
 DIGITS_METRICS = {"classes", "classes_total", "kl", "confidence", "frechet"}
 #: Relative tolerance for a number recorded on one machine and recomputed on another.
@@ -104,7 +105,7 @@ def test_every_shipped_model_is_listed_and_loads_offline():
 
 def test_list_pretrained_matches_a_shell_pattern():
     assert ganzoo.list_pretrained("wgan-*") == ["wgan-digits", "wgan-grid25", "wgan-ring8"]
-    assert ganzoo.list_pretrained("*-ring8") == sorted(f"{loss}-ring8" for loss in LOSSES)
+    assert ganzoo.list_pretrained("*-ring8") == sorted([f"{loss}-ring8" for loss in LOSSES] + ["nonsaturating-pac2-ring8"])
     assert ganzoo.list_pretrained("nothing-*") == []
 
 
@@ -114,6 +115,7 @@ def test_shipped_card_is_complete(name):
     folder = SHIPPED_CARDS / name
     assert (card.license, card.library_name, card.distribution) == ("mit", "ganzoo", "ganzoo")
     assert card.weights == "generator.safetensors" and (folder / "sample.png").is_file()
+    assert (folder / "progress.png").is_file() and "## Over training" in card.text
     assert set(card.metrics) == (DIGITS_METRICS if name.endswith("digits") else TOY_METRICS)
     assert {"command", "steps", "seconds", "machine"} <= set(card.training)
     assert card.training["machine"].startswith("CPU, 1 thread, ")
