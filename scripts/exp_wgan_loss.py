@@ -83,11 +83,10 @@ def near_optimal_readings(checkpoint: RunCheckpoint, steps: int, seed: int, labe
     return found[0], found[1]
 
 
-def measure(args: argparse.Namespace, label: str) -> dict[str, list[float]]:
+def measure(args: argparse.Namespace, label: str, extra: int) -> dict[str, list[float]]:
     """Step, the critics' readings and the quality of the generator at every checkpoint of one run
     ("optimal_half": the near-optimal critic halfway through its extra training)."""
     found = {"steps": [], "critic": [], "optimal_half": [], "optimal": [], "quality": []}
-    extra = 4 if args.smoke else args.optimal_steps
     for path in train_run(args, label):
         checkpoint = load_run_checkpoint(path)
         checkpoint.generator.eval()  # as exported generators are scored
@@ -111,8 +110,9 @@ def main() -> None:
     args = arguments(__doc__, parser)
     quality = "Frechet distance" if parse_data(args.data).name.endswith("digits") else "exact W1"
     readings = {"wgan": "Wasserstein estimate, -(critic loss)", "minimax": "discriminator loss (BCE)"}
-    critics = {"critic": "training critic", "optimal": f"near-optimal critic (+{args.optimal_steps:,} steps)"}
-    runs = {label: measure(args, label) for label in RUNS}
+    extra = 4 if args.smoke else args.optimal_steps
+    critics = {"critic": "training critic", "optimal": f"near-optimal critic (+{extra:,} steps)"}
+    runs = {label: measure(args, label, extra) for label in RUNS}
 
     fig, axes = new_figure(nrows=2, ncols=2, figsize=(11, 7.5))
     rows = []
@@ -131,8 +131,8 @@ def main() -> None:
             ax.set_title(f"{label} on {args.data}, {critic}:\nSpearman {rho:+.2f} (second half {rho_late:+.2f})", fontsize=9)
             rows.append((label, critic, readings[label], quality, f"{rho:+.2f}", f"{rho_late:+.2f}", len(found["steps"])))
     header = ("run", "critic read", "the loss read", "quality measure", "Spearman, whole run", "Spearman, second half", "checkpoints")
-    table = markdown_table(header, rows) + "\n\n" + levelling(runs, args.optimal_steps)
-    data = {"data": args.data, "quality": quality, "optimal_steps": args.optimal_steps, "runs": runs}
+    table = markdown_table(header, rows) + "\n\n" + levelling(runs, extra)
+    data = {"data": args.data, "quality": quality, "optimal_steps": extra, "runs": runs}
     publish(args, NAME, fig, table, data, "critic readings and sample quality along a WGAN and a minimax run")
 
 
