@@ -1,6 +1,6 @@
 """WGAN's loss tracks sample quality; a minimax discriminator's does not (Arjovsky, Chintala & Bottou 2017, Section 4).
 
-    python scripts/exp_wgan_loss.py                      # about 3 minutes on one CPU thread
+    python scripts/exp_wgan_loss.py                      # about 4 minutes on one CPU thread
     python scripts/exp_wgan_loss.py --data digits:size=16 --steps 1500
 
 Two runs on the same data with the same MLP networks and seed: WGAN with weight clipping
