@@ -241,6 +241,18 @@ def digits_reference_frechet() -> float:
         return frechet_distance(classifier.features(train_images), classifier.features(test_images))
 
 
+def wgan_comparison(model: Model, metrics: dict[str, Any]) -> str:
+    """How this WGAN card compares with the -log D card of the same data and protocol."""
+    other = Model("nonsaturating", model.data)
+    theirs = json.loads((RUNS / other.name / "progress.json").read_text())[-1]
+    return (
+        f"With the same networks, the -log D generator (`{other.name}`, {other.steps:,} steps) reaches "
+        f"{theirs['modes']}/{theirs['modes_total']} modes and {theirs['high_quality']:.1f}% high quality, against "
+        f"{metrics['modes']}/{metrics['modes_total']} and {metrics['high_quality']:.1f}% here: the clipped critic "
+        "covers the modes but does not make them sharp in this budget (the curve above)."
+    )
+
+
 def published_row(model: Model) -> str | None:
     """The row of PacGAN's Table 1 with the same recipe, if there is one."""
     if model.data in TOY and model.loss == "nonsaturating":
@@ -275,6 +287,8 @@ def verdict(model: Model, metrics: dict[str, Any], records: list[dict[str, Any]]
                 f"Over the second half of training its high-quality share ranged {min(late):.0f}-{max(late):.0f}% "
                 "from checkpoint to checkpoint (table above): it had not settled when training stopped."
             )
+        if model.loss == "wgan":
+            notes.append(wgan_comparison(model, metrics))
         row = published_row(model)
         if row:
             modes, share, kl = PACGAN_TABLE1[row][model.data]
