@@ -38,8 +38,7 @@ import torch
 import yaml
 
 import ganzoo
-from ganzoo.checkpoint import atomic_write
-from ganzoo.checkpoint import load_module, read_tensors
+from ganzoo.checkpoint import atomic_write, load_module, read_tensors
 from ganzoo.diagnostics import load_run_checkpoint
 from ganzoo.evaluation import LABELS, evaluate, headline, metric_rows, to_json
 from ganzoo.pictures import new_figure, save_figure, save_samples
@@ -177,9 +176,9 @@ def progress(model: Model, run_dir: Path) -> list[dict[str, Any]]:
     log = run_dir / "progress.json"
     scored = {record["step"]: record for record in (json.loads(log.read_text()) if log.is_file() else [])}
     for path in sorted((run_dir / "checkpoints").glob("step-*.safetensors")):
-        run = load_run_checkpoint(path)
-        if run.step in scored:
+        if int(path.stem.removeprefix("step-")) in scored:  # the loop names a checkpoint by its step
             continue
+        run = load_run_checkpoint(path)
         tensors = read_tensors(path)
         if any(key.startswith("ema.") for key in tensors):
             load_module(run.generator, "ema", tensors, path)
@@ -195,9 +194,8 @@ def draw_progress(records: list[dict[str, Any]], path: Path, title: str, referen
     steps = [r["step"] for r in records]
     fig, ax = new_figure(figsize=(6, 3.6))
     first, second = ("modes", "high_quality") if "modes" in records[0] else ("frechet", "classes")
-    labels = {"modes": "modes captured", "high_quality": "% high quality", "frechet": "Frechet distance", "classes": "classes covered"}
     ax.plot(steps, [r[first] for r in records], "o-", color="tab:blue")
-    ax.set_ylabel(labels[first], color="tab:blue")
+    ax.set_ylabel(LABELS[first], color="tab:blue")
     if first == "frechet":
         from matplotlib.ticker import ScalarFormatter
 
@@ -209,7 +207,7 @@ def draw_progress(records: list[dict[str, Any]], path: Path, title: str, referen
         ax.set_ylim(0, records[0]["modes_total"] + 0.5)
     other = ax.twinx()
     other.plot(steps, [r[second] for r in records], "s--", color="tab:orange")
-    other.set_ylabel(labels[second], color="tab:orange")
+    other.set_ylabel(LABELS[second], color="tab:orange")
     other.set_ylim(0, 100 if second == "high_quality" else records[0]["classes_total"] + 0.5)
     ax.set_xlabel("generator steps")
     ax.set_title(title, fontsize=10)
