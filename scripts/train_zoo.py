@@ -78,10 +78,10 @@ DATASETS = {
 }
 TOY = ("ring8", "grid25")
 #: generator steps, chosen from measured speed (one thread of a shared AMD EPYC) to fit the
-#: whole zoo in about 70 minutes of two cores: a protocol step of the JS-family losses takes
-#: ~17 ms, a WGAN step ~40 ms (5 critic steps, 100 early on), a digits step ~30 ms.
+#: whole zoo in about three hours of two cores: a protocol step of the JS-family losses takes
+#: ~17 ms, a WGAN step ~70 ms (5 critic steps, 100 early on), a digits step ~30 ms.
 STEPS = {
-    ("ring8", "js"): 20_000, ("grid25", "js"): 50_000, ("digits", "js"): 15_000,
+    ("ring8", "js"): 60_000, ("grid25", "js"): 150_000, ("digits", "js"): 15_000,
     ("ring8", "wgan"): 10_000, ("grid25", "wgan"): 10_000, ("digits", "wgan"): 5_000,
 }
 #: scored checkpoints per run: the metrics over training
@@ -163,16 +163,17 @@ def train(model: Model) -> Path:
     """Train (or resume, or just re-export a finished run) and return the exported generator.
     Every checkpoint stays, for the metrics over training."""
     run_dir = ROOT / model.config["out"]
+    kept = {"checkpoint_every": model.config["checkpoint_every"], "keep_checkpoints": LEGS + 2}
     if any((run_dir / "checkpoints").glob("step-*.safetensors")):
         print(f"{model.name}: resuming {run_dir}", flush=True)
-        return ganzoo.train({"steps": model.steps}, resume=run_dir, quiet=True).generator_path
-    config = {**model.config, "out": str(run_dir), "keep_checkpoints": LEGS + 2}
-    return ganzoo.train(config, quiet=True).generator_path
+        return ganzoo.train({"steps": model.steps, **kept}, resume=run_dir, quiet=True).generator_path
+    return ganzoo.train({**model.config, **kept, "out": str(run_dir)}, quiet=True).generator_path
 
 
 def progress(model: Model, run_dir: Path) -> list[dict[str, Any]]:
     """The metrics of the generator (the EMA one where kept) of every checkpoint, scored once
-    and remembered in the run folder."""
+    and remembered in the run folder; those of the run's LEGS checkpoints are returned (a run
+    that was lengthened also remembers its earlier, denser ones)."""
     log = run_dir / "progress.json"
     scored = {record["step"]: record for record in (json.loads(log.read_text()) if log.is_file() else [])}
     for path in sorted((run_dir / "checkpoints").glob("step-*.safetensors")):
@@ -185,7 +186,7 @@ def progress(model: Model, run_dir: Path) -> list[dict[str, Any]]:
         scored[run.step] = {"step": run.step, **evaluate(run.generator.eval(), DATASETS[model.data]["data"], seed=SEED)}
     records = [scored[step] for step in sorted(scored)]
     atomic_write(log, lambda tmp: tmp.write_text(to_json(records, indent=1)))
-    return records
+    return [r for r in records if r["step"] % model.config["checkpoint_every"] == 0]
 
 
 def draw_progress(records: list[dict[str, Any]], path: Path, title: str, reference_frechet: float | None) -> None:
