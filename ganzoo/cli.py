@@ -375,6 +375,18 @@ def zoo_show(name: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 on success, 2 on bad usage or config, 1 on a failure while running."""
+    code = _main(argv)
+    if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun's worker of several
+        # A worker of a multi-process run ends here, without the interpreter's teardown: destroying
+        # torch's distributed objects at exit aborts a process now and then ("terminate called
+        # without an active exception", SIGABRT), after the run itself finished.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or bool(os.environ.get("GANZOO_DEBUG"))
     args = [a for a in args if a != "--debug"]

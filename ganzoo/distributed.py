@@ -101,16 +101,10 @@ class World:
         dist.init_process_group(backend, store=store, rank=rank, world_size=size, device_id=device if backend == "nccl" else None)
         return cls(dist.get_rank(), dist.get_world_size(), device, owns_group=True)
 
-    def leave(self, broken: bool = False, together: bool = False) -> None:
+    def leave(self, broken: bool = False) -> None:
         """End the group ganzoo started. A `broken` group (a collective failed) is left as it is:
-        destroying it writes to the launcher's store and keeps torchrun's restarted group from forming.
-        When every process stops at the same step (`together`: the run finished or was interrupted)
-        each waits for the others before any tears its group down: a process that left early died of
-        SIGABRT in gloo's teardown on a loaded machine."""
+        destroying it writes to the launcher's store and keeps torchrun's restarted group from forming."""
         if self.owns_group and not broken and dist.is_initialized():
-            if together and self.size > 1:
-                with contextlib.suppress(RuntimeError, dist.DistError):
-                    dist.barrier()
             dist.destroy_process_group()
 
     @property

@@ -577,19 +577,16 @@ def train(
     if resume is None and config is None:
         raise ConfigError("train needs a config (at least a loss) or a run folder to resume")
     world = World.join(str(overrides.get("device", "auto")))
-    broken = together = False
+    broken = False
     try:
-        result = _train(overrides, resume, quiet, world)
-        together = True
-        return result
+        return _train(overrides, resume, quiet, world)
     except BaseException as exc:
         broken = isinstance(exc, PeerFailed)
-        together = isinstance(exc, Interrupted)  # every process stops at the step they agreed on
         if world.size > 1 and not isinstance(exc, KeyboardInterrupt) and not world.first_to_fail():
             exc.quiet = True  # another process reports first; one line tells the story
         raise
     finally:
-        world.leave(broken, together)
+        world.leave(broken)
 
 
 def _train(overrides: dict[str, Any], resume: str | Path | None, quiet: bool, world: World) -> TrainResult:
