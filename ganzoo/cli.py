@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import GanzooError
+from .errors import GanzooError, Interrupted
 
 #: the kinds `ganzoo plugin new` scaffolds
 KINDS = ["loss", "constraint", "generator", "critic", "dataset"]
@@ -376,10 +376,12 @@ def zoo_show(name: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0 on success, 2 on bad usage or config, 1 on a failure while running."""
     code = _main(argv)
-    if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun's worker of several
-        # A worker of a multi-process run ends here, without the interpreter's teardown: destroying
-        # torch's distributed objects at exit aborts a process now and then ("terminate called
-        # without an active exception", SIGABRT), after the run itself finished.
+    together = code in (0, Interrupted.exit_code)  # every process ends here: finished, or stopped at one step
+    if together and "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Such a torchrun worker ends without the interpreter's teardown, where
+        # destroying torch's distributed objects aborts a process now and then ("terminate called
+        # without an active exception", SIGABRT). A failed run keeps the teardown: its first failure
+        # must reach the launcher before its peers' (ganzoo.launch reports that one).
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
