@@ -161,7 +161,7 @@ def training_seconds(run_dir: Path) -> float:
 
 def train(model: Model) -> Path:
     """Train (or resume, or just re-export a finished run) and return the exported generator.
-    Every checkpoint stays, for the metrics over training."""
+    The newest LEGS + 2 checkpoints stay; `progress` remembers the scores of older ones."""
     run_dir = ROOT / model.config["out"]
     kept = {"checkpoint_every": model.config["checkpoint_every"], "keep_checkpoints": LEGS + 2}
     if any((run_dir / "checkpoints").glob("step-*.safetensors")):
