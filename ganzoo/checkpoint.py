@@ -165,11 +165,17 @@ def optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[di
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
+#: optimizer state an optimizer takes a square root of: negative values would make NaN
+NON_NEGATIVE_STATE = {"exp_avg_sq", "max_exp_avg_sq", "square_avg"}
+
+
 def load_optimizer(
-    optimizer: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], meta: Any, path: Path
+    optimizer: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor], meta: Any, path: Path, steps: int
 ) -> None:
-    """Load an optimizer's state, every tensor checked first: a state tensor of a parameter has that
-    parameter's shape (or is a scalar, as a step count), a floating dtype and finite values."""
+    """Load an optimizer's state, every value checked first, since a fused optimizer trusts sizes
+    blindly (a state tensor smaller than its parameter is read and written past its end): a state
+    tensor has its parameter's shape, a float dtype and finite values (non-negative where a root is
+    taken of it); only `step` is a scalar, and it must be `steps`, the updates the run has made."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
     unfit = f"{path} does not fit the {prefix} optimizer"
     if not (isinstance(meta, dict) and isinstance(meta.get("scalars"), dict) and isinstance(meta.get("param_groups"), list)):
@@ -180,22 +186,32 @@ def load_optimizer(
         index, _, name = key.partition(".")
         if not index.isdigit() or int(index) >= len(params) or not name:
             raise CheckpointError(f"{unfit}: state '{prefix}.{key}' names no parameter of it")
-        param = params[int(index)]
         if torch.is_tensor(value):
-            if value.shape != param.shape and value.numel() != 1:
-                raise CheckpointError(
-                    f"{unfit}: {prefix}.{key} has shape {tuple(value.shape)}, expected {tuple(param.shape)} or a scalar"
-                )
-            if not value.is_floating_point():
-                raise CheckpointError(f"{unfit}: {prefix}.{key} has dtype {value.dtype}, expected a float dtype")
-            check_finite({f"{prefix}.{key}": value}, path)
+            _check_state_tensor(value, name, params[int(index)], f"{prefix}.{key}", unfit, path)
+            number = value.item() if name == "step" else None
         elif not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)):
             raise CheckpointError(f"{unfit}: state '{key}' is {value!r}, expected a finite number")
+        else:
+            number = value
+        if name == "step" and number != steps:
+            raise CheckpointError(f"{unfit}: {prefix}.{key} counts {number:g} updates, but the run made {steps}")
         state.setdefault(int(index), {})[name] = value
     try:
         optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
     except (ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"{unfit}: {exc}") from None
+
+
+def _check_state_tensor(value: torch.Tensor, name: str, param: torch.Tensor, key: str, unfit: str, path: Path) -> None:
+    expected = () if name == "step" else tuple(param.shape)
+    if tuple(value.shape) != expected:
+        what = "a scalar" if name == "step" else f"its parameter's shape {expected}"
+        raise CheckpointError(f"{unfit}: {key} has shape {tuple(value.shape)}, expected {what}")
+    if not value.is_floating_point():
+        raise CheckpointError(f"{unfit}: {key} has dtype {value.dtype}, expected a float dtype")
+    check_finite({key: value}, path)
+    if name in NON_NEGATIVE_STATE and bool((value < 0).any()):
+        raise CheckpointError(f"{unfit}: {key} holds negative values; the optimizer takes its square root")
 
 
 def save_generator(generator: nn.Module, path: str | Path, plugin: str, extra: dict[str, Any] | None = None) -> Path:

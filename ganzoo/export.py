@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from .checkpoint import atomic_write, load_generator
+from .checkpoint import GENERATOR, atomic_write, load_generator, load_metadata_json, read_metadata
 from .config import to_config
 from .errors import UsageError
 from .evaluation import reads_files, evaluate, headline, metric_rows, parse_data
@@ -66,6 +66,12 @@ def export_card(run: str | Path, folder: str | Path, license: str = "mit", data:
         config = to_config(json.loads((run / CONFIG).read_text()))
     except ValueError as exc:
         raise UsageError(f"{run / CONFIG} is not a ganzoo run config: {exc}") from None
+    trained = load_metadata_json(read_metadata(weights, GENERATOR), "trained", weights, dict).get("steps")
+    if trained != config.steps:  # resumed for longer and stopped: the file holds an older generator
+        raise UsageError(
+            f"{run} is unfinished: its {WEIGHTS} was trained {trained} steps, its {CONFIG} asks for {config.steps}; "
+            f"finish it with ganzoo train --resume {run}"
+        )
     spec = parse_data(data or str(config.data))
     if data is None and reads_files(spec):
         raise UsageError(f"{run} was trained on '{spec}', which reads files; pass --data to score against it")

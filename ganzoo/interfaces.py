@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -155,6 +155,12 @@ class Critic(_Plugin, nn.Module):
         """The batches it scores must hold a multiple of this many samples (a packing critic's
         pack size); the loop checks the batch size against it before a run starts."""
         return 1
+
+    def penalty_view(self, real: Tensor, fake: Tensor) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor]:
+        """(function, real, fake) that penalties differentiate: the critic's true function and its
+        inputs. A critic is its own; a wrapper whose score belongs to a group of samples (pac)
+        returns its inner critic and the groups, so a gradient is the group's, not m times it."""
+        return self, real, fake
 
 
 @dataclass(frozen=True)

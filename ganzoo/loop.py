@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import __version__
+from . import __version__, run_folder
 from .checkpoint import (
     CHECKPOINT,
     atomic_write,
@@ -151,11 +151,19 @@ def critic_objective(
             real_scores, fake_scores = critic(real_in), critic(fake_in)
     value = loss.critic_loss(real_scores.float(), fake_scores.float())
     total = value
+    judge, real, fake = penalty_view(critic, real, fake)
     for constraint in constraints:
-        penalty = constraint.penalty(critic, real, fake)
+        penalty = constraint.penalty(judge, real, fake)
         if penalty is not None:
             total = total + penalty
     return value, total
+
+
+def penalty_view(critic: Callable, real: torch.Tensor, fake: torch.Tensor) -> tuple[Callable, torch.Tensor, torch.Tensor]:
+    """What penalties see: the critic's own function and inputs (`Critic.penalty_view`), for a
+    plain callable the callable itself."""
+    view = getattr(critic, "penalty_view", None)
+    return view(real, fake) if view is not None else (critic, real, fake)
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -346,8 +354,10 @@ class Trainer:
         load_module(self.critic, "critic", tensors, path)
         if self.ema is not None:
             load_module(self.ema.module, "ema", tensors, path)
+        # The generator's optimizer made one update a step, the critic's one for each real batch.
+        updates = {"optimizer_generator": self.step, "optimizer_critic": self.real_batches}
         for name, opt in (("optimizer_generator", self.opt_g), ("optimizer_critic", self.opt_c)):
-            load_optimizer(opt, name, tensors, load_metadata_json(metadata, name, path, dict), path)
+            load_optimizer(opt, name, tensors, load_metadata_json(metadata, name, path, dict), path, updates[name])
             for group in opt.param_groups:  # the run's config, not the checkpoint's, sets the hyperparameters
                 group["lr"] = self.cfg.lr_generator if opt is self.opt_g else self.cfg.lr_critic
                 if "betas" in group:
@@ -590,21 +600,44 @@ def train(
 
 
 def _train(overrides: dict[str, Any], resume: str | Path | None, quiet: bool, world: World) -> TrainResult:
+    run_plan = None
     if resume is None:
         run_plan = plan({**overrides, "world_size": world.size})
         cfg = run_plan.config
         if cfg.out is None and world.size > 1 and int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0) > 0:
             raise ConfigError("a run that torchrun may restart needs --out, so the restarted processes find it")
         run_dir = Path(world.broadcast_text(str(cfg.out or default_run_dir(cfg))))
-        if checkpoints_in(run_dir):
+    else:
+        run_dir = Path(resume)
+    with _held(run_dir, world, create=resume is None):
+        if run_plan is not None and checkpoints_in(run_dir):
             if not restarted():
                 raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or choose another --out")
-            resume = run_dir  # torchrun restarted the group after a failure: continue where it stopped
+            run_plan = None  # torchrun restarted the group after a failure: continue where it stopped
             overrides = {k: v for k, v in overrides.items() if k != "out"}
-        else:
-            check_batch_split(cfg, world)
+        if run_plan is not None:
+            check_batch_split(run_plan.config, world)
             return Trainer(run_plan, run_dir, quiet, world).run()
-    run_dir = Path(resume)
+        return _resume(run_dir, overrides, quiet, world)
+
+
+@contextlib.contextmanager
+def _held(run_dir: Path, world: World, create: bool):
+    """Rank 0 holds the run folder for the whole run; when another run holds it, every process stops."""
+    with contextlib.ExitStack() as stack:
+        refusal = ""
+        if world.main:
+            try:
+                stack.enter_context(run_folder.held(run_dir, create))
+            except ConfigError as exc:
+                refusal = str(exc)
+        refusal = world.broadcast_text(refusal)
+        if refusal:
+            raise ConfigError(refusal)
+        yield
+
+
+def _resume(run_dir: Path, overrides: dict[str, Any], quiet: bool, world: World) -> TrainResult:
     saved = checkpoints_in(run_dir)
     if not saved:
         raise CheckpointError(f"{run_dir} holds no checkpoint to resume (looked for checkpoints/step-*.safetensors)")
@@ -622,6 +655,11 @@ def _train(overrides: dict[str, Any], resume: str | Path | None, quiet: bool, wo
     check_batch_split(run_plan.config, world)
     trainer = Trainer(run_plan, run_dir, quiet, world)
     trainer.load_checkpoint(saved[-1], metadata)
+    if trainer.step > run_plan.config.steps:
+        raise ConfigError(
+            f"--steps {run_plan.config.steps} is below step {trainer.step}, where {run_dir} stopped; "
+            f"give --steps above {trainer.step} to train on"
+        )
     return trainer.run()
 
 

@@ -11,9 +11,11 @@ huggingface_hub into its cache); their sha256 is checked on every load.
 Environment: GANZOO_CACHE (cache folder; else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo)
 and GANZOO_OFFLINE=1 (or true, yes, on: never download).
 
-A download follows redirects only to URLs that meet the card's own rule, fails when no byte
-arrives for DOWNLOAD_STALL_S seconds, and fails when the whole transfer takes longer than
-DOWNLOAD_TOTAL_S seconds (GANZOO_DOWNLOAD_TIMEOUT sets it).
+A download follows redirects only to URLs that meet the card's own rule and fails when it
+runs slower than DOWNLOAD_MIN_RATE bytes a second over DOWNLOAD_STALL_S seconds (a stalled or
+trickling server), as curl's --speed-limit/--speed-time do; a large file on a slow but moving
+link finishes. GANZOO_DOWNLOAD_TIMEOUT adds a cap on the whole transfer. The Hub's files take
+the same path: huggingface_hub names the URL, ganzoo's downloader fetches it.
 """
 
 from __future__ import annotations
@@ -44,10 +46,9 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 CARD_FILE = "README.md"
-#: a download fails when no byte arrives for this long ...
+#: a download fails when fewer than DOWNLOAD_MIN_RATE bytes a second arrive over this many seconds
 DOWNLOAD_STALL_S = 30
-#: ... or when the whole transfer takes longer than this (GANZOO_DOWNLOAD_TIMEOUT overrides it)
-DOWNLOAD_TOTAL_S = 600
+DOWNLOAD_MIN_RATE = 1024
 _TRUE = {"1", "true", "yes", "on"}
 HUB = "hf://"
 _CHUNK = 1 << 16
@@ -191,15 +192,20 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ganzoo"
 
 
+def _true(variable: str) -> bool:
+    """An environment switch set to 1, true, yes or on (any case), as huggingface_hub reads its own."""
+    return os.environ.get(variable, "").strip().lower() in _TRUE
+
+
 def offline() -> bool:
-    """GANZOO_OFFLINE set to 1, true, yes or on (any case), as huggingface_hub reads HF_HUB_OFFLINE."""
-    return os.environ.get("GANZOO_OFFLINE", "").strip().lower() in _TRUE
+    return _true("GANZOO_OFFLINE")
 
 
-def total_timeout() -> float:
+def total_timeout() -> float | None:
+    """GANZOO_DOWNLOAD_TIMEOUT: a cap on a whole transfer, in seconds, only when the user sets one."""
     text = os.environ.get("GANZOO_DOWNLOAD_TIMEOUT")
     if text is None:
-        return DOWNLOAD_TOTAL_S
+        return None
     try:
         seconds = float(text)
     except ValueError:
@@ -250,31 +256,48 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _download(url: str, target: Path, card: ModelCard, quiet: bool) -> None:
-    """Fetch `url` into `target` atomically: a failure of any kind leaves no file behind."""
+def _download(url: str, target: Path, card: ModelCard, quiet: bool, token: str | None = None) -> None:
+    """Fetch `url` into `target` atomically: a failure of any kind leaves no file behind.
+
+    `token` goes as a bearer token to `url`'s own host over https only, never on a redirect.
+    """
     from tqdm.auto import tqdm
 
     if offline():
         raise DownloadError(
             f"'{card.name}' needs {url}, but GANZOO_OFFLINE={os.environ['GANZOO_OFFLINE']} forbids downloads (cache: {target})"
         )
-    deadline = time.monotonic() + total_timeout()
+    cap = total_timeout()
+    started = time.monotonic()
     opener = urllib.request.build_opener(_CheckedRedirects)
+    request = urllib.request.Request(url)
+    if token and urllib.parse.urlsplit(url).scheme == "https":
+        request.add_unredirected_header("Authorization", f"Bearer {token}")
 
     def fetch(tmp: Path) -> None:
         digest, received = hashlib.sha256(), 0
+        window_start, window_bytes = started, 0  # the last DOWNLOAD_STALL_S seconds' bytes
         try:
-            with opener.open(url, timeout=DOWNLOAD_STALL_S) as response, tmp.open("wb") as out:
+            with opener.open(request, timeout=DOWNLOAD_STALL_S) as response, tmp.open("wb") as out:
                 declared = response.headers.get("Content-Length")
                 total = int(declared) if declared else None
                 with tqdm(total=total, unit="B", unit_scale=True, desc=card.name, disable=quiet) as bar:
-                    # read1: whatever has arrived, so a server that trickles bytes meets the deadline
+                    # read1: whatever has arrived, so a server that trickles bytes meets the rate check
                     for chunk in iter(lambda: response.read1(_CHUNK), b""):
-                        if time.monotonic() > deadline:
+                        now = time.monotonic()
+                        if cap is not None and now - started > cap:
                             raise DownloadError(
-                                f"downloading {url} failed: not finished after {total_timeout():g} s "
+                                f"downloading {url} failed: not finished after {cap:g} s "
                                 f"({received} bytes; GANZOO_DOWNLOAD_TIMEOUT sets the limit)"
                             )
+                        window_bytes += len(chunk)
+                        if now - window_start >= DOWNLOAD_STALL_S:
+                            if window_bytes < DOWNLOAD_MIN_RATE * DOWNLOAD_STALL_S:
+                                raise DownloadError(
+                                    f"downloading {url} failed: slower than {DOWNLOAD_MIN_RATE} bytes/s for "
+                                    f"{DOWNLOAD_STALL_S:g} s ({received} bytes so far)"
+                                )
+                            window_start, window_bytes = now, 0
                         out.write(chunk)
                         digest.update(chunk)
                         received += len(chunk)
@@ -282,7 +305,7 @@ def _download(url: str, target: Path, card: ModelCard, quiet: bool) -> None:
         except urllib.error.HTTPError as exc:
             raise DownloadError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
         except TimeoutError:
-            raise DownloadError(f"downloading {url} failed: no data for {DOWNLOAD_STALL_S} s") from None
+            raise DownloadError(f"downloading {url} failed: no data for {DOWNLOAD_STALL_S:g} s") from None
         except (urllib.error.URLError, HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
             raise DownloadError(f"downloading {url} failed: {reason}") from None
@@ -301,7 +324,7 @@ def _download(url: str, target: Path, card: ModelCard, quiet: bool) -> None:
 
 @contextlib.contextmanager
 def weights_file(card: ModelCard, quiet: bool = False) -> Iterator[Path]:
-    """A local path to the card's weights, downloaded if need be, its sha256 verified."""
+    """A local path to the card's weights, downloaded into the cache if need be, its sha256 verified."""
     if "://" not in card.weights:
         with resources.as_file(card._folder / card.weights) as path:
             if not path.is_file():
@@ -309,48 +332,57 @@ def weights_file(card: ModelCard, quiet: bool = False) -> Iterator[Path]:
             _verify(path, card, "the file is damaged or was replaced")
             yield path
         return
-    if card.weights.startswith(HUB):
-        path = _hub_file(card, quiet)
-        _verify(path, card, "the file in the Hugging Face cache is damaged or the Hub's file changed")
-        yield path
-        return
-    _check_url(card.weights, card)
+    url, token = _hub_url(card) if card.weights.startswith(HUB) else (card.weights, None)
+    _check_url(url, card)
     from .checkpoint import remove_stale_temps  # torch comes with it: import it only to load weights
 
     path = cache_dir() / f"{card.name}-{card.sha256[:16]}.safetensors"
+    if path.exists() and not path.is_file():
+        raise DownloadError(f"{path} is a folder where the weights of '{card.name}' are to be cached; move it away")
     remove_stale_temps(path.parent)
     if not path.is_file():
-        _download(card.weights, path, card, quiet)
+        if card.weights.startswith(HUB) and (offline() or _true("HF_HUB_OFFLINE")):
+            raise DownloadError(f"'{card.name}' needs {card.weights}, but GANZOO_OFFLINE or HF_HUB_OFFLINE forbids "
+                                f"downloads and the cache does not hold it ({path})")  # fmt: skip
+        _download(url, path, card, quiet, token)
     _verify(path, card, "the cached file is damaged; delete it to download it again")
     yield path
 
 
-def _hub_file(card: ModelCard, quiet: bool) -> Path:
-    """`hf://OWNER/REPO/PATH@REVISION` fetched with huggingface_hub into its own cache, as timm does.
+#: the Hub's rules for the parts of hf://OWNER/REPO/PATH@REVISION (git's ref names, safe paths)
+_HUB_REF = re.compile(r"hf://(?P<repo>[^/@]+/[^/@]+)/(?P<path>[^@]+?)(?:@(?P<revision>[^@]+))?")
+_HUB_PART = re.compile(r"[\w\-.]+(/[\w\-.]+)*", re.ASCII)
 
-    HF_ENDPOINT and HF_HUB_OFFLINE (and GANZOO_OFFLINE) are read when the file is asked for.
-    """
-    match = re.fullmatch(r"hf://([^/@]+/[^/@]+)/([^@]+?)(?:@([^@]+))?", card.weights)
-    if not match:
-        raise BrokenPlugin(f"card '{card.name}': weights {card.weights} is not hf://OWNER/REPO/PATH[@REVISION]")
-    repo, filename, revision = match.groups()
+
+def _hub_url(card: ModelCard) -> tuple[str, str | None]:
+    """The https URL of a card's hf:// weights, and the user's Hub token; every part of the reference
+    is checked first (no '..', no empty or hidden segments), so nothing but ganzoo's own cache file
+    is ever written. HF_ENDPOINT is read when the file is asked for."""
     try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+        from huggingface_hub import get_token, hf_hub_url
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
     except ImportError:
         raise DownloadError(f"'{card.name}' is on the Hugging Face Hub: pip install 'ganzoo[hub]'") from None
-    hub_offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-    (disable_progress_bars if quiet else enable_progress_bars)()
+    bad = f"card '{card.name}' from {card.distribution}: weights {card.weights[:200]!r}"
+    match = _HUB_REF.fullmatch(card.weights)
+    if not match:
+        raise BrokenPlugin(f"{bad} is not hf://OWNER/REPO/PATH[@REVISION]")
+    repo, path, revision = match["repo"], match["path"], match["revision"] or "main"
     try:
-        return Path(
-            hf_hub_download(
-                repo, filename, revision=revision, endpoint=os.environ.get("HF_ENDPOINT") or None,
-                local_files_only=offline() or hub_offline, library_name="ganzoo",
+        validate_repo_id(repo)
+    except HFValidationError as exc:
+        raise BrokenPlugin(f"{bad} names no valid Hub repository: {exc}") from None
+    for part, value in (("path", path), ("revision", revision)):
+        segments = value.split("/")
+        if not _HUB_PART.fullmatch(value) or any(s.startswith(".") or s.endswith(".lock") for s in segments):
+            raise BrokenPlugin(
+                f"{bad}: its {part} {value[:100]!r} is not allowed (letters, digits, '-', '_' and '.' in "
+                "'/'-separated parts, none starting with '.')"
             )
-        )  # fmt: skip
-    except Exception as exc:  # huggingface_hub's errors (HTTP, offline, not found) have no common base
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise DownloadError(f"fetching {card.weights} for '{card.name}' failed: {reason}") from None
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    if endpoint and not _allowed(endpoint):
+        raise DownloadError(f"HF_ENDPOINT={endpoint} must be https:// (http:// only for 127.0.0.1 or localhost)")
+    return hf_hub_url(repo, path, revision=revision, endpoint=endpoint), get_token()
 
 
 def load_pretrained(name: str, device: Any = "cpu", quiet: bool = False):

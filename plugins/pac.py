@@ -40,11 +40,18 @@ class Pac(ganzoo.Critic):
     def batch_multiple(self) -> int:
         return self.config.m * self.critic.batch_multiple
 
-    def forward(self, x: Tensor) -> Tensor:
+    def pack(self, x: Tensor) -> Tensor:
         m = self.config.m
         if len(x) % m:
             raise ganzoo.UsageError(f"pac:m={m} packs {m} samples at a time, but a batch has {len(x)}; "
                                     f"use a batch size divisible by {m}")  # fmt: skip
-        packs = x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:]) if x.dim() == 4 else x.reshape(len(x) // m, -1)
+        return x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:]) if x.dim() == 4 else x.reshape(len(x) // m, -1)
+
+    def forward(self, x: Tensor) -> Tensor:
         # Each sample gets its pack's score: every loss's mean over samples is its mean over packs.
-        return self.critic(packs).repeat_interleave(m)
+        return self.critic(self.pack(x)).repeat_interleave(self.config.m)
+
+    def penalty_view(self, real: Tensor, fake: Tensor):
+        # The true function is the base critic on packs: through the repeated score, a sample's
+        # gradient would be m times its pack's.
+        return self.critic.penalty_view(self.pack(real), self.pack(fake))

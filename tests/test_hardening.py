@@ -9,6 +9,7 @@ import re
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 import torch
@@ -72,7 +73,7 @@ def _short_rng(t):
 @pytest.mark.parametrize(
     ("tensors", "metadata", "needle"),
     [
-        (_shape, None, r"optimizer_critic\.0\.square_avg has shape \(3, 3\), expected \(\d+,\) or a scalar"),
+        (_shape, None, r"optimizer_critic\.0\.square_avg has shape \(3, 3\), expected its parameter's shape \(\d+,\)"),
         (_nan, None, "generator.net.0.weight holds NaN or infinite values"),
         (_int, None, "critic.net.0.bias has dtype torch.int32, expected torch.float32"),
         (_short_rng, None, "RNG state rng.cpu is missing or not 5056 bytes"),
@@ -93,6 +94,68 @@ def test_resume_checks_everything_it_reads(run, capsys, tensors, metadata, needl
     assert main(["train", "--resume", str(run), "--steps", "6"]) == 2
     assert re.search(needle, one_error_line(capsys))
     assert snapshot(run) == before
+
+
+def _state(name, change):
+    """Replace the critic optimizer's state tensor `name` (of its first parameter) by change(it)."""
+    return lambda t: {k: (change(v) if k == f"optimizer_critic.0.{name}" else v) for k, v in t.items()}
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+@pytest.mark.parametrize(
+    ("name", "change", "needle"),
+    [
+        ("avg", lambda v: torch.zeros(()), r"avg has shape \(\), expected its parameter's shape"),
+        ("avg", lambda v: torch.zeros(1), r"avg has shape \(1,\), expected its parameter's shape"),
+        ("avg_sq", lambda v: v - 1, "holds negative values; the optimizer takes its square root"),
+        ("step", lambda v: v + 1, r"optimizer_critic\.0\.step counts 301 updates, but the run made 300"),
+        ("step", lambda v: torch.full((1,), float(v)), r"\.step has shape \(1,\), expected a scalar"),
+    ],
+    ids=["0-d", "one-element", "negative", "step-count", "step-shape"],
+)
+def test_optimizer_state_must_fit_its_parameter(tmp_path, capsys, optimizer, name, change, needle):
+    """A fused optimizer trusts the sizes of its state: a scalar in place of a parameter-sized
+    buffer was read and written past its end (NaN, or a segfault), so each one is checked."""
+    out = tmp_path / "run"
+    args = ["--loss", "wgan", "--optimizer", optimizer, *FAST, "--steps", "3", "--checkpoint-every", "3"]
+    assert main(["train", *args, "--out", str(out)]) == 0
+    key = {"rmsprop": {"avg": "square_avg", "avg_sq": "square_avg"}, "adam": {"avg": "exp_avg", "avg_sq": "exp_avg_sq"}}
+    checkpoint = out / "checkpoints" / "step-0000003.safetensors"
+    rewrite(checkpoint, _state(key[optimizer].get(name, name), change))
+    before = snapshot(out)
+    assert main(["train", "--resume", str(out), "--steps", "6"]) == 2
+    assert re.search(needle, one_error_line(capsys))
+    assert snapshot(out) == before
+
+
+def test_a_run_folder_belongs_to_one_live_run_and_kill_9_frees_it(run, capsys):
+    """A second run (new or --resume) into a folder a live run writes is refused, naming the holder;
+    the OS lock dies with its process, so after kill -9 the folder can be resumed at once."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["train", "--resume", str(run), "--steps", "10000000", "--checkpoint-every", "1000000"]
+    holder = subprocess.Popen([sys.executable, "-m", "ganzoo", *args], env=env, stderr=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        lock = run / ".ganzoo-lock"
+        for _ in range(600):  # up to a minute for torch to import and the run to start
+            if lock.is_file() and lock.read_text() == str(holder.pid):
+                break
+            assert holder.poll() is None, "the holding run ended early"
+            threading.Event().wait(0.1)
+        else:
+            pytest.fail("the holding run never took its folder")
+        before = {p: data for p, data in snapshot(run).items() if p != lock and "samples" not in p.parts}
+        refusal = f"{run} is in use by another run (process {holder.pid})"
+        assert main(["train", "--loss", "wgan", *FAST, "--steps", "3", "--out", str(run)]) == 2
+        assert refusal in one_error_line(capsys)
+        assert main(["train", "--resume", str(run), "--steps", "6"]) == 2
+        assert refusal in one_error_line(capsys)
+        checkpoints = {p: d for p, d in snapshot(run).items() if "checkpoints" in p.parts}
+        assert checkpoints == {p: d for p, d in before.items() if "checkpoints" in p.parts}
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert main(["train", "--resume", str(run), "--steps", "4", "--quiet"]) == 0  # no stale lock left
 
 
 def test_resume_trains_with_the_overridden_learning_rates(run):

@@ -87,3 +87,36 @@ def test_the_mlp_generator_can_have_batchnorm():
     generator = ganzoo.create_generator("mlp", sample_shape=(2,), width=400, depth=4, batchnorm=True)
     assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in generator.modules()) == 4
     assert generator(torch.randn(5, 2)).shape == (5, 2)
+
+
+def _pack_gradients(base, packs):
+    """Each pack's gradient of the base critic's score, row by row (the formula over packs)."""
+    packs = packs.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(base(packs).sum(), packs, create_graph=True)
+    return grad.flatten(1)
+
+
+@pytest.mark.parametrize("m", [1, 2, 4])
+def test_penalties_see_the_packed_critic_as_its_function_over_packs(m):
+    """pac gives each sample its pack's score; a penalty must differentiate the pack's score once,
+    not through m copies of it (R1 came out m times too large, and GP pulled m |grad| to 1)."""
+    torch.manual_seed(0)
+    pac = ganzoo.create_critic("pac", sample_shape=(2,), m=m, base="maxout:width=8")
+    loss = ganzoo.create_loss("wgan")
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    real_packs, fake_packs = real.reshape(8 // m, -1), fake.reshape(8 // m, -1)
+    value = loss.critic_loss(pac(real), pac(fake))
+
+    r1 = ganzoo.create_constraint("r1", gamma=2.0)
+    _, total = ganzoo.loop.critic_objective(loss, [r1], pac, real, fake, 0.0)
+    expected = _pack_gradients(pac.critic, real_packs).square().sum(1).mean()  # gamma/2 = 1
+    assert torch.allclose(total - value, expected, rtol=1e-5)
+
+    gp = ganzoo.create_constraint("gradient-penalty", weight=1.0)
+    torch.manual_seed(1)
+    _, total = ganzoo.loop.critic_objective(loss, [gp], pac, real, fake, 0.0)
+    torch.manual_seed(1)
+    eps = torch.rand(8 // m, 1)  # one interpolation weight per pack
+    between = eps * real_packs + (1 - eps) * fake_packs
+    expected = (_pack_gradients(pac.critic, between).norm(dim=1) - 1).square().mean()
+    assert torch.allclose(total - value, expected, rtol=1e-5)

@@ -335,6 +335,7 @@ class _Hostile(BaseHTTPRequestHandler):
     """/trickle: one byte every 0.3 s; /stall: headers, then silence; /redirect: to server.target."""
 
     def do_GET(self) -> None:
+        self.path = getattr(self.server, "rewrite", None) or self.path  # one behaviour for every path
         if self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", self.server.target)
@@ -346,8 +347,11 @@ class _Hostile(BaseHTTPRequestHandler):
         self.wfile.flush()
         for _ in range(40 if self.path == "/trickle" else 1):  # bounded: the server stops by itself
             if self.path == "/trickle":
-                self.wfile.write(b"x")
-                self.wfile.flush()
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:  # the client gave up, as it should
+                    return
             threading.Event().wait(0.3 if self.path == "/trickle" else 5)
 
     def log_message(self, *args) -> None:
@@ -371,6 +375,24 @@ def test_a_trickling_server_cannot_hold_a_download_past_its_deadline(tmp_path, h
         with pytest.raises(zoo.DownloadError, match=r"not finished after 1 s"):
             ganzoo.load_pretrained("slow-ring8", quiet=True)
     assert not offline_cache.exists() or not list(offline_cache.iterdir())  # nothing half-written kept
+
+
+def test_a_trickle_fails_by_the_rate_rule_without_a_total_cap(tmp_path, hostile, online, monkeypatch, offline_cache):
+    """No total cap by default (a large file on a slow link must finish): a trickle is caught by its rate."""
+    monkeypatch.delenv("GANZOO_DOWNLOAD_TIMEOUT", raising=False)
+    monkeypatch.setattr(zoo, "DOWNLOAD_STALL_S", 0.6)
+    with card_package(tmp_path, {"slow-ring8": url_card(hostile, "/trickle")}):
+        with pytest.raises(zoo.DownloadError, match=r"slower than 1024 bytes/s for 0.6 s \(\d+ bytes so far\)"):
+            ganzoo.load_pretrained("slow-ring8", quiet=True)
+    assert not offline_cache.exists() or not list(offline_cache.iterdir())
+
+
+def test_a_folder_where_the_cache_file_goes_is_one_line_before_any_request(tmp_path, server, online, offline_cache, capsys):
+    card, _ = url_card(server, "/ns.safetensors")
+    (offline_cache / f"remote-ring8-{card['sha256'][:16]}.safetensors").mkdir(parents=True)
+    with card_package(tmp_path, {"remote-ring8": (card, None)}):
+        assert main(["sample", "remote-ring8", "--out", str(tmp_path / "x.png")]) == 1
+    assert "is a folder where the weights of 'remote-ring8' are to be cached; move it away" in capsys.readouterr().err
 
 
 def test_a_stalled_server_fails_sooner(tmp_path, hostile, online, monkeypatch):
@@ -490,31 +512,39 @@ def test_zoo_export_refuses_an_unfinished_run_and_a_used_folder(tmp_path, capsys
     assert "holds no finished run" in capsys.readouterr().err
 
 
+def test_zoo_export_refuses_a_run_resumed_for_longer_and_stopped(tmp_path, monkeypatch, capsys):
+    """Resumed with more steps and interrupted, a run's generator.safetensors is the old one: a card
+    made from it would claim the new step count for the old weights."""
+    tiny = ["--generator", "mlp:width=16,depth=1", "--critic", "mlp:width=16,depth=1", "--batch-size", "16"]
+    run = tmp_path / "run"
+    assert main(["train", "--loss", "nonsaturating", *tiny, "--steps", "20", "--quiet", "--out", str(run)]) == 0
+    monkeypatch.setattr(ganzoo.loop._StopFlag, "raised", True, raising=False)  # as if Ctrl-C came at once
+    monkeypatch.setattr(ganzoo.loop._StopFlag, "__init__", lambda self, several: setattr(self, "several", several))
+    assert main(["train", "--resume", str(run), "--steps", "100000", "--quiet"]) == 130
+    capsys.readouterr()
+    assert main(["zoo", "export", str(run), str(tmp_path / "card")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{run} is unfinished: its generator.safetensors was trained 20 steps" in err[0]
+    assert not (tmp_path / "card").exists()
+
+
 # --- weights on the Hugging Face Hub, served by a loopback stand-in through HF_ENDPOINT --------
 
 
 class _Hub(BaseHTTPRequestHandler):
-    """Answers huggingface_hub's HEAD and GET for /OWNER/REPO/resolve/REVISION/PATH from server.files."""
-
-    def _headers(self) -> bytes | None:
-        body = self.server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return None
-        self.send_response(200)
-        self.send_header("X-Repo-Commit", "c" * 40)
-        self.send_header("ETag", f'"{hashlib.sha256(body).hexdigest()}"')
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        return body
-
-    def do_HEAD(self) -> None:
-        self._headers()
+    """Answers GET /OWNER/REPO/resolve/REVISION/PATH from server.files (a body, or an HTTP status);
+    records each request's path and Authorization header in server.requests."""
 
     def do_GET(self) -> None:
-        body = self._headers()
-        if body is not None:
-            self.wfile.write(body)
+        self.server.requests.append((self.path, self.headers.get("Authorization")))
+        body = self.server.files.get(self.path)
+        if not isinstance(body, bytes):
+            self.send_error(body or 404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args) -> None:
         pass
@@ -523,39 +553,47 @@ class _Hub(BaseHTTPRequestHandler):
 @pytest.fixture
 def hub(tmp_path, monkeypatch, online):
     pytest.importorskip("huggingface_hub")
-    import huggingface_hub.constants
-
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
-    httpd.files = {}
+    httpd.files, httpd.requests = {}, []
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{httpd.server_port}")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))  # never ~/.cache
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # never the user's token or cache
     yield httpd
     httpd.shutdown()
     httpd.server_close()
 
 
-def hub_card(sha256: str | None = None) -> tuple[dict, None]:
-    front = {**shipped_front("nonsaturating-ring8"), "weights": "hf://owner/gans/ring8/generator.safetensors@v1"}
+HUB_PATH = "/owner/gans/resolve/v1/ring8/generator.safetensors"
+
+
+def snapshot(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def hub_card(sha256: str | None = None, weights: str = "hf://owner/gans/ring8/generator.safetensors@v1") -> tuple[dict, None]:
+    front = {**shipped_front("nonsaturating-ring8"), "weights": weights}
     return {**front, "sha256": sha256 or front["sha256"]}, None
 
 
-def test_hub_weights_are_fetched_into_the_hub_cache_and_checked(tmp_path, hub, monkeypatch):
-    hub.files["/owner/gans/resolve/v1/ring8/generator.safetensors"] = shipped_weights("nonsaturating-ring8")
+def test_hub_weights_are_fetched_into_the_cache_and_checked(tmp_path, hub, monkeypatch, offline_cache):
+    hub.files[HUB_PATH] = shipped_weights("nonsaturating-ring8")
     with card_package(tmp_path, {"hub-ring8": hub_card()}):
         assert not ganzoo.load_pretrained("hub-ring8", quiet=True).training
-        assert list((tmp_path / "hf-cache").rglob("generator.safetensors"))  # huggingface_hub's own cache
+        [cached] = offline_cache.iterdir()  # ganzoo's own cache, by name and sha256
+        assert cached.read_bytes() == hub.files[HUB_PATH]
         hub.files.clear()
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the cached file serves, no request made
         ganzoo.load_pretrained("hub-ring8", quiet=True)
+    assert len(hub.requests) == 1
 
 
-def test_hub_weights_with_another_sha256_are_refused(tmp_path, hub):
-    hub.files["/owner/gans/resolve/v1/ring8/generator.safetensors"] = shipped_weights("nonsaturating-ring8")
+def test_hub_weights_with_another_sha256_are_refused(tmp_path, hub, offline_cache):
+    hub.files[HUB_PATH] = shipped_weights("nonsaturating-ring8")
     with card_package(tmp_path, {"hub-ring8": hub_card(sha256="0" * 64)}):
-        with pytest.raises(CheckpointError, match="expects 0000"):
+        with pytest.raises(zoo.DownloadError, match="expects 0000.*nothing was kept"):
             ganzoo.load_pretrained("hub-ring8", quiet=True)
+    assert not offline_cache.exists() or not list(offline_cache.iterdir())
 
 
 @pytest.mark.parametrize("variable", ["HF_HUB_OFFLINE", "GANZOO_OFFLINE"])
@@ -564,4 +602,68 @@ def test_hub_offline_without_a_cached_file_is_one_line(tmp_path, hub, monkeypatc
     with card_package(tmp_path, {"hub-ring8": hub_card()}):
         assert main(["sample", "hub-ring8", "--out", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("ganzoo: error: fetching hf://owner/gans/ring8/generator.safetensors@v1")
+    assert len(err) == 1 and "GANZOO_OFFLINE or HF_HUB_OFFLINE forbids downloads" in err[0]
+    assert not hub.requests
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        "hf://owner/gans/ring8/generator.safetensors@../../../../victim",
+        "hf://owner/gans/ring8/generator.safetensors@refs/../../x",
+        "hf://owner/gans/../../generator.safetensors@v1",
+        "hf://owner/gans/ring8/.hidden@v1",
+        "hf://own..er/gans/ring8/generator.safetensors@v1",
+        "hf://owner/ga--ns/ring8/generator.safetensors@v1",
+        "hf://owner/gans/ring8/gen erator.safetensors@v1",
+        "hf://owner/gans/ring8/generator.safetensors@v1.lock",
+    ],
+)
+def test_every_part_of_a_hub_reference_is_checked_before_any_request(tmp_path, hub, capsys, weights):
+    """A revision with '..' once reached huggingface_hub, which wrote its refs file outside its cache."""
+    hub.files[HUB_PATH] = shipped_weights("nonsaturating-ring8")
+    (tmp_path / "victim").write_text("kept")
+    before = snapshot(tmp_path)
+    with card_package(tmp_path / "site", {"hub-ring8": hub_card(weights=weights)}):
+        assert main(["sample", "hub-ring8", "--out", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "card 'hub-ring8'" in err[0], err
+    assert not hub.requests
+    assert {p: d for p, d in snapshot(tmp_path).items() if "site" not in p.relative_to(tmp_path).parts} == before
+
+
+def test_a_hub_error_is_one_line_without_retries(tmp_path, hub, capsys):
+    hub.files[HUB_PATH] = 500
+    with card_package(tmp_path, {"hub-ring8": hub_card()}):
+        assert main(["sample", "hub-ring8", "--out", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("failed: HTTP 500 Internal Server Error"), err
+    assert len(hub.requests) == 1
+
+
+def test_a_hub_token_is_never_sent_over_plain_http(tmp_path, hub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    hub.files[HUB_PATH] = shipped_weights("nonsaturating-ring8")
+    with card_package(tmp_path, {"hub-ring8": hub_card()}):
+        ganzoo.load_pretrained("hub-ring8", quiet=True)
+    assert hub.requests == [(HUB_PATH, None)]
+
+
+def test_a_plain_http_endpoint_elsewhere_is_refused(tmp_path, hub, monkeypatch, capsys):
+    monkeypatch.setenv("HF_ENDPOINT", "http://hub.example.invalid")
+    with card_package(tmp_path, {"hub-ring8": hub_card()}):
+        assert main(["sample", "hub-ring8", "--out", str(tmp_path / "x.png")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "ganzoo: error: HF_ENDPOINT=http://hub.example.invalid must be https:// (http:// only for 127.0.0.1 or localhost)"
+    )
+
+
+def test_a_trickling_hub_fails_by_the_rate_rule(tmp_path, hostile, online, monkeypatch, offline_cache):
+    pytest.importorskip("huggingface_hub")
+    monkeypatch.setattr(zoo, "DOWNLOAD_STALL_S", 0.6)  # the trickle sends ~3 bytes/s
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{hostile.server_port}")
+    hostile.rewrite = "/trickle"
+    with card_package(tmp_path, {"hub-ring8": hub_card()}):
+        with pytest.raises(zoo.DownloadError, match=r"slower than 1024 bytes/s for 0.6 s"):
+            ganzoo.load_pretrained("hub-ring8", quiet=True)
+    assert not offline_cache.exists() or not list(offline_cache.iterdir())
