@@ -103,8 +103,8 @@ def plugin_new(name: str, kind: str, directory: str | None) -> None:
     click.echo(f"  pip install -e {target} && pytest -q {target}")
 
 
-def _spec_option(name: str, help_: str, **kw: Any):
-    return click.option(name, metavar="NAME[:k=v,...]", help=help_, **kw)
+def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
+    return click.option(name, *aliases, metavar="NAME[:k=v,...]", help=help_, **kw)
 
 
 @cli.command(short_help="Train a GAN, e.g. --loss wgan --constraint clip.")
@@ -113,7 +113,10 @@ def _spec_option(name: str, help_: str, **kw: Any):
 @_spec_option("--data", "Dataset plugin [default: ring8].")
 @_spec_option("--generator", "Generator plugin [default: mlp].")
 @_spec_option("--critic", "Critic plugin [default: mlp].")
-@_spec_option("--log", "Logger plugin besides metrics.jsonl, e.g. tensorboard; repeat for several.", multiple=True)
+@_spec_option(
+    "--logger", "Logger plugin besides metrics.jsonl, e.g. tensorboard; repeat for several (--log is short for it, "
+    "but torchrun's own parser refuses it).", "--log", "log", multiple=True,
+)  # fmt: skip
 @click.option("--steps", type=int, help="Generator steps [default: 2000].")
 @click.option("--batch-size", type=int, help="Batch size [default: the loss's].")
 @click.option("--n-critic", type=int, help="Critic steps per generator step [default: the loss's].")
@@ -299,8 +302,6 @@ def evaluate(name_or_file: str, data: str | None, seed: int, device: str, as_jso
 )  # fmt: skip
 def plot(runs: tuple[str, ...], out: str) -> None:
     """Draw the curves of one or several runs in one picture, to compare them (e.g. minimax and WGAN)."""
-    import json
-
     from .errors import UsageError
     from .pictures import save_curves
 
@@ -308,16 +309,34 @@ def plot(runs: tuple[str, ...], out: str) -> None:
     for run in runs:
         path = Path(run) / "metrics.jsonl"
         try:
-            lines = path.read_text().splitlines()
+            lines = path.read_text(errors="replace").splitlines()
         except OSError as exc:
             raise UsageError(f"cannot read {path}: {exc.strerror}; give run folders") from None
-        try:
-            curves[Path(run).name] = [json.loads(line) for line in lines if line.strip()]
-        except ValueError:
-            raise UsageError(f"{path} is not a metrics log (JSON lines)") from None
+        records = [r for r in map(metrics_record, lines) if r is not None]
+        if not records:
+            raise UsageError(f"{path} holds no metrics records (JSON objects with a step)")
+        if len(records) < len(lines):
+            click.echo(f"ganzoo: notice: {path}: skipped {len(lines) - len(records)} of {len(lines)} lines "
+                       "(empty, torn, not a record, or not finite)", err=True)  # fmt: skip
+        curves[Path(run).name] = records
     if len(curves) < len(runs):
         raise UsageError("two runs have the same folder name; their curves would share one label")
     click.echo(f"wrote {save_curves(Path(out), curves)}")
+
+
+def metrics_record(line: str) -> dict[str, float] | None:
+    """One line of metrics.jsonl as a record: an object with a whole step and finite numbers; else None."""
+    import json
+    import math
+
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or type(record.get("step")) is not int:
+        return None
+    numbers = [v for v in record.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return record if len(numbers) == len(record) and all(math.isfinite(v) for v in numbers) else None
 
 
 @cli.group()

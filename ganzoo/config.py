@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import to_json
 
-from .errors import ConfigError, GanzooError
+from .errors import ConfigError, GanzooError, shortened
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,7 +87,7 @@ class TrainConfig(BaseModel):
     loggers: list[PluginSpec] = Field(default_factory=list, description="metric sinks besides metrics.jsonl")
 
     steps: int = Field(2000, gt=0, le=10**9, description="generator steps")
-    batch_size: int | None = Field(None, gt=0)
+    batch_size: int | None = Field(None, gt=0, le=2**24, description="samples in a (global) batch")
     n_critic: int | None = Field(None, gt=0, description="critic steps per generator step")
     critic_boost: int | None = Field(None, ge=0, description="critic steps in boosted steps (0: none)")
     critic_boost_first: int | None = Field(None, ge=0)
@@ -119,6 +119,16 @@ class TrainConfig(BaseModel):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, (str, dict)) else value
 
+    @field_validator("constraints", "loggers")
+    @classmethod
+    def _each_once(cls, value: list[PluginSpec]) -> list[PluginSpec]:
+        names = [spec.name for spec in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(repr(n) for n in twice)} twice; each plugin takes part once "
+                             "(give all its options in one)")  # fmt: skip
+        return value
+
     @field_validator("betas")
     @classmethod
     def _betas(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -148,7 +158,7 @@ def describe_validation(error: ValidationError, given: dict[str, Any]) -> str:
             parts.append(f"unknown key '{loc[-1]}' in {'.'.join(map(str, loc[:-1]))}: a plugin spec has a name and "
                          f"options{_options_hint(given, loc[:-1])}")  # fmt: skip
         else:
-            parts.append(f"'{where}': {message} (got {item['input']!r})")
+            parts.append(f"'{where}': {message} (got {shortened(repr(item['input']))})")
     return "invalid config: " + "; ".join(parts)
 
 
@@ -184,19 +194,36 @@ def to_config(config: TrainConfig | dict[str, Any]) -> TrainConfig:
         raise ConfigError(f"invalid config: {exc}") from None
 
 
+#: the largest config file read: a config is a few hundred bytes; more is a mistake
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    twice = next((k for k in keys if keys.count(k) > 1), None)
+    if twice is not None:
+        raise ValueError(f"the key {shortened(repr(twice))} appears twice in one object")
+    return dict(pairs)
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """A JSON or TOML file (by suffix) as a dict of TrainConfig fields."""
     path = Path(path)
     if path.suffix not in (".json", ".toml"):
         raise ConfigError(f"config file {path} must end in .json or .toml")
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} holds {size:,} bytes; a config holds at most {MAX_CONFIG_BYTES:,}")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start})") from None
     try:
-        settings = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        settings = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
+        raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {shortened(str(exc))}") from None
     if not isinstance(settings, dict):
         raise ConfigError(f"config file {path} holds a JSON {type(settings).__name__}; it must hold an object of settings")
     return settings

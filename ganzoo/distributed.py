@@ -18,7 +18,9 @@ How a run stays independent of the number of processes:
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +30,8 @@ from torch import nn
 
 from .errors import ConfigError, GanzooError
 
+#: prctl's option for the signal a process gets when its parent dies
+_PR_SET_PDEATHSIG = 1
 #: store key counting the ranks that failed: only the first reports, so one line tells the story
 _FAILED_KEY = "ganzoo/failures"
 
@@ -44,6 +48,20 @@ def launched() -> bool:
 def restarted() -> bool:
     """True when torchrun's elastic agent restarted this process group after a failure."""
     return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
+
+
+def _stop_with_launcher() -> None:
+    """Have the kernel send this worker SIGTERM when its launcher dies (Linux's parent-death signal):
+    the loop then stops every process at one step with a whole checkpoint, as after Ctrl-C, instead
+    of training on as orphans after a kill -9 of the launcher. Elsewhere nothing changes."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return
+    launcher = os.getppid()
+    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != launcher:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _device_for(name: str, local_rank: int, local_size: int) -> torch.device:
@@ -89,6 +107,7 @@ class World:
             return cls(dist.get_rank(), dist.get_world_size(), _device_for(name, local_rank, local_size))
         if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
             return cls()
+        _stop_with_launcher()
         local_rank, local_size = int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("LOCAL_WORLD_SIZE", 1))
         device = _device_for(device_name, local_rank, local_size)
         if device.type == "cuda":
@@ -182,8 +201,8 @@ class World:
         if self.size == 1:
             return text
         data = torch.zeros(4096, dtype=torch.uint8, device=self.device)
-        encoded = torch.frombuffer(bytearray(text.encode()), dtype=torch.uint8)
-        data[: len(encoded)] = encoded
+        encoded = text.encode()[: len(data)]
+        data[: len(encoded)] = torch.tensor(list(encoded), dtype=torch.uint8)
         with self._collective():
             dist.broadcast(data, 0)
         return bytes(data.cpu().tolist()).rstrip(b"\0").decode()

@@ -45,3 +45,8 @@ class Interrupted(GanzooError):
     """Training was stopped with Ctrl-C after saving a checkpoint."""
 
     exit_code = 130
+
+
+def shortened(text: str, limit: int = 200) -> str:
+    """`text`, cut to about `limit` characters: an error never echoes a value of megabytes."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

@@ -38,7 +38,9 @@ def launch(nproc_per_node: int, argv: list[str], debug: bool = False) -> int:
     else:  # the agent's log lines repeat what the workers said; its loggers set their own levels
         for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed")]:
             logging.getLogger(name).setLevel(logging.CRITICAL)
-    args = parse_args(["--standalone", f"--nproc-per-node={nproc_per_node}", "--module", "ganzoo", *worker_args(argv)])
+    args = parse_args(["--standalone", f"--nproc-per-node={nproc_per_node}", "--module", "ganzoo"])
+    # Set apart from torchrun's parser, which would read the workers' options as abbreviations of its own.
+    args.training_script_args = worker_args(argv)
     try:
         run(args)
     except ChildFailedError as exc:

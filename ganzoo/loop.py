@@ -36,9 +36,10 @@ from .checkpoint import (
 )
 from .config import TrainConfig, to_config
 from .distributed import PeerFailed, World, convert_batchnorm, restarted
-from .errors import CheckpointError, ConfigError, Interrupted, TrainingError
+from .errors import CheckpointError, ConfigError, GanzooError, Interrupted, TrainingError
 from .flat import FlatParameters
 from .interfaces import Constraint, Critic, Loss, Shard
+from .logger_group import LoggerGroup
 from .pictures import save_curves, save_samples
 from .registry import Configured, configured, plugin_info
 
@@ -242,13 +243,16 @@ class Trainer:
         self.constraints = [plugins[role].build() for role in plugins if role.startswith("constraint.")]
         self.data = plugins["data"].build()
         # Loggers live where files are written: rank 0.
-        self.loggers = [plugins[r].build() for r in plugins if r.startswith("logger.")] if world.main else []
+        loggers = {spec.name: plugins[f"logger.{i}"].build() for i, spec in enumerate(cfg.loggers)} if world.main else {}
+        self.loggers = LoggerGroup(loggers)
         torch.manual_seed(cfg.seed)
         world.seed_own_rng(cfg.seed)
         generator, critic = plugins["generator"].build(), plugins["critic"].build()
         check_critic_batch(cfg, world, critic)
         for constraint in self.constraints:
             critic = constraint.attach(critic)
+        if world.main:
+            warn_coupled_penalties(cfg, self.constraints, critic)
         if world.size > 1 and cfg.sync_batchnorm:
             generator, critic = convert_batchnorm(generator), convert_batchnorm(critic)
         self.local_batchnorm = world.size > 1 and not cfg.sync_batchnorm
@@ -451,43 +455,42 @@ class Trainer:
         samples = save_samples(path, fake, reference, title=f"{self.cfg.loss} - step {self.step}{which}")
         records = [json.loads(line) for line in metrics_path.read_text().splitlines()]
         curves = save_curves(self.run_dir / "curves.png", {self.run_dir.name: records}) if records else None
-        for logger in self.loggers:
-            for name, written in (("samples", samples), ("curves", curves)):
-                if written is not None:
-                    logger.log_picture(self.step, name, written)
+        for name, written in (("samples", samples), ("curves", curves)):
+            if written is not None:
+                self.loggers.log_picture(self.step, name, written)
         return samples
+
+    def prepare_files(self, metrics_path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Rank 0's files of a starting run; the fixed z and real points its pictures show."""
+        for folder in (self.run_dir, self.run_dir / "checkpoints", self.run_dir / "samples"):
+            remove_stale_temps(folder)  # left by a killed run; ours are made anew
+        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        atomic_write(self.run_dir / "config.json", lambda tmp: tmp.write_text(self.cfg.model_dump_json(indent=2)))
+        self.truncate_metrics(metrics_path)
+        # Drawn without touching the training RNG.
+        with torch.random.fork_rng(devices=[self.device] if self.cuda_rng else []):
+            torch.manual_seed(self.cfg.seed + 1)
+            fixed_z = self.generator.latent(64 if len(self.plan.sample_shape) != 1 else 1000)
+            reference = next(self.data.batches(1000, self.device)) if self.plan.sample_shape == (2,) else None
+        return fixed_z, reference
 
     def run(self) -> TrainResult:
         cfg, device, main = self.cfg, self.device, self.world.main
         metrics_path = self.run_dir / "metrics.jsonl"
-        fixed_z = reference = None
-        if main:
-            for folder in (self.run_dir, self.run_dir / "checkpoints", self.run_dir / "samples"):
-                remove_stale_temps(folder)  # left by a killed run; ours are made anew
-            (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
-            atomic_write(self.run_dir / "config.json", lambda tmp: tmp.write_text(self.cfg.model_dump_json(indent=2)))
-            self.truncate_metrics(metrics_path)
-            # Fixed z and reference points for pictures, drawn without touching the training RNG.
-            with torch.random.fork_rng(devices=[device] if self.cuda_rng else []):
-                torch.manual_seed(cfg.seed + 1)
-                fixed_z = self.generator.latent(64 if len(self.plan.sample_shape) != 1 else 1000)
-                reference = next(self.data.batches(1000, device)) if self.plan.sample_shape == (2,) else None
-
-        shard = Shard(self.world.rank, self.world.size, cfg.seed, self.real_batches)
-        stream = self.data.local_batches(cfg.batch_size, device, shard)
-        bar = self.progress_bar()
         last: dict[str, float] = {}
         samples_path = None
-        interval_start, interval_steps = time.perf_counter(), 0
         stop = _StopFlag(several=self.world.size > 1)
         stopping = False
-        log_file = metrics_path.open("a") if main else contextlib.nullcontext()
         with contextlib.ExitStack() as stack:
-            for context in (stop.installed(), log_file, contextlib.closing(bar)):
-                stack.enter_context(context)
-            for logger in self.loggers:
-                logger.start(self.run_dir, self.cfg.model_dump(mode="json"))
-                stack.callback(logger.close)
+            self.loggers.start(self.run_dir, self.cfg.model_dump(mode="json"))  # one that cannot start: no files
+            stack.callback(self.loggers.close)
+            fixed_z, reference = self.prepare_files(metrics_path) if main else (None, None)
+            shard = Shard(self.world.rank, self.world.size, cfg.seed, self.real_batches)
+            stream = self.data.local_batches(cfg.batch_size, device, shard)
+            log_file = stack.enter_context(metrics_path.open("a")) if main else None
+            bar = stack.enter_context(contextlib.closing(self.progress_bar()))
+            stack.enter_context(stop.installed())
+            interval_start, interval_steps = time.perf_counter(), 0
             while self.step < cfg.steps and not stopping:
                 progress = self.step / cfg.steps
                 log = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
@@ -513,8 +516,7 @@ class Trainer:
                     if main:
                         log_file.write(json.dumps(last) + "\n")
                         log_file.flush()
-                    for logger in self.loggers:
-                        logger.log_metrics(self.step, last)
+                    self.loggers.log_metrics(self.step, last)
                     bar.set_postfix({k: f"{last[k]:.4g}" for k in ("critic_loss", "generator_loss", "wasserstein") if k in last})
                     interval_start, interval_steps = now, 0
                 if main and (self.step % cfg.sample_every == 0 or self.step == cfg.steps):
@@ -586,7 +588,11 @@ def train(
     overrides = config.model_dump(exclude_unset=True) if isinstance(config, TrainConfig) else dict(config or {})
     if resume is None and config is None:
         raise ConfigError("train needs a config (at least a loss) or a run folder to resume")
-    world = World.join(str(overrides.get("device", "auto")))
+    try:
+        world = World.join(str(overrides.get("device", "auto")))
+    except GanzooError as exc:  # said alike by every process of a node (a device it lacks): said once
+        exc.quiet = os.environ.get("LOCAL_RANK", "0") != "0"
+        raise
     broken = False
     try:
         return _train(overrides, resume, quiet, world)
@@ -670,6 +676,17 @@ def check_critic_batch(cfg: TrainConfig, world: World, critic: Critic) -> None:
         raise ConfigError(
             f"critic '{cfg.critic.name}' scores batches of a multiple of {multiple} samples, but a batch "
             f"holds {local}{each}; use a --batch-size that gives a multiple of {multiple}"
+        )
+
+
+def warn_coupled_penalties(cfg: TrainConfig, constraints: list[Constraint], critic: nn.Module) -> None:
+    """A gradient penalty assumes each score depends on its own sample; BatchNorm couples a batch."""
+    penalties = [str(spec.name) for spec, c in zip(cfg.constraints, constraints) if type(c).penalty is not Constraint.penalty]
+    if penalties and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
+        print(
+            f"ganzoo: warning: critic '{cfg.critic.name}' has BatchNorm layers, which couple the samples of a batch: "
+            f"the gradients that {', '.join(penalties)} penalises are not per-sample; prefer a critic without BatchNorm",
+            file=sys.stderr,
         )
 
 

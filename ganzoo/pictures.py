@@ -57,33 +57,65 @@ def save_scatter(path: Path, fake: torch.Tensor, reference: torch.Tensor | None,
     return save_figure(fig, path)
 
 
-#: the panels of a curves picture: (title, y label, metrics drawn, log scale)
-CURVE_PANELS = [
-    ("losses", "loss", ("critic_loss", "generator_loss"), False),
+#: panels every run shares a y axis in: (title, y label, metrics drawn, log scale); losses get a panel
+#: per run, since losses of different objectives live on scales 100x apart
+SHARED_PANELS = [
     ("Wasserstein estimate", "-(critic loss)", ("wasserstein",), False),
     ("gradient norms", "norm", ("grad_norm_critic", "grad_norm_generator"), True),
 ]
+LOSSES = ("critic_loss", "generator_loss")
+#: loss panels side by side in a comparison
+LOSS_COLUMNS = 4
+
+
+def short_labels(names: list[str]) -> list[str]:
+    """Run folder names without the parts all of them share ('minimax-ring8-20261201-1012' and
+    'wgan-ring8-20261201-1013' -> 'minimax-...-1012', 'wgan-...-1013'), so a legend stays short."""
+    if len(names) < 2:
+        return names
+    split = [name.split("-") for name in names]
+    shared = set.intersection(*(set(parts) for parts in split))
+    labels = ["-".join(p if p not in shared else "" for p in parts) for parts in split]
+    labels = ["-".join(filter(None, label.split("-"))) or name for label, name in zip(labels, names)]
+    return labels if len(set(labels)) == len(labels) else names
 
 
 def save_curves(path: Path, runs: dict[str, list[dict[str, float]]]) -> Path:
-    """Losses, the Wasserstein estimate (where a run has one) and gradient norms against the step,
-    one line per run and metric: the picture of one run's metrics.jsonl, or several to compare."""
-    panels = [p for p in CURVE_PANELS if any(m in r for records in runs.values() for r in records for m in p[2])]
-    fig, axes = new_figure(nrows=len(panels), figsize=(7, 2.6 * len(panels)), squeeze=False)
-    for ax, (title, ylabel, metrics, log_scale) in zip(axes[:, 0], panels):
-        for label, records in runs.items():
-            for metric in metrics:
+    """The curves of one run's metrics.jsonl, or of several to compare: each run's losses in a panel
+    of its own, then the Wasserstein estimate (where a run has one) and gradient norms of every run
+    on shared axes, one colour per run, the legend below the panels."""
+    labels = dict(zip(runs, short_labels(list(runs))))
+    shared = [p for p in SHARED_PANELS if any(m in r for records in runs.values() for r in records for m in p[2])]
+    columns = min(LOSS_COLUMNS, len(runs))
+    loss_rows = math.ceil(len(runs) / columns)
+    fig, _ = new_figure(figsize=(7 if columns == 1 else 3.2 * columns, 2.4 * (loss_rows + len(shared)) + 0.3 * len(runs)))
+    fig.delaxes(fig.axes[0])
+    grid = fig.add_gridspec(loss_rows + len(shared), columns)
+    colours = {name: f"C{i % 10}" for i, name in enumerate(runs)}
+    for i, (name, records) in enumerate(runs.items()):
+        ax = fig.add_subplot(grid[i // columns, i % columns])
+        for metric, style in zip(LOSSES, ("-", "--")):
+            points = [(r["step"], r[metric]) for r in records if metric in r]
+            if points:
+                ax.plot(*zip(*points), style, color=colours[name], linewidth=1, label=metric.replace("_", " "))
+        ax.set_title(f"losses: {labels[name]}" if len(runs) > 1 else "losses", fontsize=9)
+        ax.set_xlabel("generator step", fontsize=8)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
+        ax.grid(alpha=0.3)
+    for row, (title, ylabel, metrics, log_scale) in enumerate(shared, start=loss_rows):
+        ax = fig.add_subplot(grid[row, :])
+        for name, records in runs.items():
+            for metric, style in zip(metrics, ("-", "--")):
                 points = [(r["step"], r[metric]) for r in records if metric in r]
                 if points:
-                    steps, values = zip(*points)
-                    name = metric.replace("_", " ") if len(runs) == 1 else f"{label}: {metric.replace('_', ' ')}"
-                    ax.plot(steps, values, label=name, linewidth=1)
+                    label = metric.replace("_", " ") if len(runs) == 1 else f"{labels[name]}: {metric.replace('_', ' ')}"
+                    ax.plot(*zip(*points), style, color=colours[name] if len(runs) > 1 else None, linewidth=1, label=label)
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel("generator step")
+        ax.set_xlabel("generator step", fontsize=8)
         ax.set_ylabel(ylabel)
         if log_scale:
             ax.set_yscale("log")
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, ncol=1 + len(runs) // 12)
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
 

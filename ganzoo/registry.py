@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import UnionType
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from .errors import AmbiguousPlugin, BrokenPlugin, ConfigError, GanzooError, PluginNotFound
+from .errors import AmbiguousPlugin, BrokenPlugin, ConfigError, GanzooError, PluginNotFound, shortened
 
 #: kind -> entry-point group
 GROUPS = {
@@ -157,9 +157,7 @@ def _load(entry: _Entry) -> type:
     label = f"{entry.kind} '{entry.name}' from {entry.distribution} {entry.version}"
     try:
         obj = entry.ep.load()
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # SystemExit too: a third party's module never takes the registry down
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: a third party's module never takes the registry down
         raise BrokenPlugin(
             f"{label} is broken: importing {entry.ep.value} failed: {type(exc).__name__}: {exc}".replace("\n", " ")
         ) from exc
@@ -266,9 +264,11 @@ def describe_error(kind: str, name: str, cls: type, error: Any) -> str:
             parts.append(f"unknown option '{option}' (allowed: {allowed})")
         elif item["type"] == "missing":
             parts.append(f"option '{option}' is required")
+        elif not item["loc"]:  # a check of the options together: its message names what is wrong
+            parts.append(item["msg"].removeprefix("Value error, "))
         else:
             message = item["msg"].removeprefix("Value error, ")
-            parts.append(f"option '{option}': {message} (got {item['input']!r})")
+            parts.append(f"option '{option}': {message} (got {shortened(repr(item['input']))})")
     return f"{kind} '{name}': " + "; ".join(parts)
 
 

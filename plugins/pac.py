@@ -27,9 +27,14 @@ class Pac(ganzoo.Critic):
             try:
                 base.Config(**self.base.options, sample_shape=packed_shape(self.sample_shape, self.m))
             except ValidationError as exc:
-                reasons = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-                raise ValueError(f"critic '{self.base.name}' cannot judge packs of {self.m}: {reasons}") from None
+                raise ValueError("; ".join(self._describe(e) for e in exc.errors())) from None
             return self
+
+        def _describe(self, error) -> str:
+            message, where = error["msg"].removeprefix("Value error, "), ".".join(map(str, error["loc"]))
+            if where in ("", "sample_shape"):
+                return f"critic '{self.base.name}' cannot judge packs of {self.m}: {message}"
+            return f"base critic '{self.base.name}': option '{where}': {message} (got {str(error['input'])[:100]!r})"
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)

@@ -12,7 +12,7 @@ class SpectralNorm(ganzoo.Constraint):
     """Spectral normalisation (Miyato et al. 2018): every critic layer's weight divided by its largest singular value."""
 
     class Config(ganzoo.Config):
-        power_iterations: int = Field(1, ge=1, description="power iterations per forward pass (1 in the paper)")
+        power_iterations: int = Field(1, ge=1, le=100, description="power iterations per forward pass (1 in the paper)")
 
     def attach(self, critic: nn.Module) -> nn.Module:
         for module in list(critic.modules()):

@@ -1,10 +1,10 @@
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from pydantic import Field
+from pydantic import Field, field_validator
 
 import ganzoo
 
@@ -14,6 +14,13 @@ class TensorBoard(ganzoo.Logger):
 
     class Config(ganzoo.Config):
         subdir: str = Field("tensorboard", min_length=1, description="folder inside the run folder for the event files")
+
+        @field_validator("subdir")
+        @classmethod
+        def _inside_the_run(cls, value: str) -> str:
+            if PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() or ".." in Path(value).parts:
+                raise ValueError("must be a folder inside the run folder (relative, without '..')")
+            return value
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)

@@ -60,7 +60,15 @@ LOSSES = {
     "nonsaturating": {"loss": "nonsaturating"},
     "instance-noise": {"loss": "instance-noise:base=nonsaturating,sigma=0.1"},
     "wgan": {"loss": "wgan", "constraints": ["clip:c=0.01"]},
-}
+    # The toolbox's objectives, each with its paper's own optimizer where it names one.
+    "wgan-gp": {"loss": "wgan", "constraints": ["gradient-penalty:weight=10"], "optimizer": "adam", "lr": 1e-4,
+                "betas": [0.5, 0.9], "n_critic": 5, "critic_boost": 0},
+    "hinge-sn": {"loss": "hinge", "constraints": ["spectral-norm"]},
+    "least-squares": {"loss": "least-squares"},
+    "nonsaturating-r1": {"loss": "nonsaturating", "constraints": ["r1:gamma=10"]},
+}  # fmt: skip
+#: the objectives trained on the 2-D data only
+TOY_ONLY = ("wgan-gp", "hinge-sn", "least-squares", "nonsaturating-r1")
 #: (loss, data) -> the loss's fields there, and why they differ from LOSSES
 LOSS_ON_DATA = {
     ("instance-noise", "digits"): (
@@ -94,6 +102,11 @@ DESCRIPTIONS = {
     "critic input (std 0.1 annealed linearly to 0 on the 2-D data, a constant 0.05 on digits)",
     "wgan": "the Wasserstein GAN of Arjovsky, Chintala & Bottou (2017) with weight clipping to [-0.01, 0.01], "
     "RMSProp at learning rate 5e-5 and 5 critic steps per generator step (100 in the first 25 and every 500th)",
+    "wgan-gp": "WGAN-GP (Gulrajani et al. 2017): the Wasserstein loss with a gradient penalty of weight 10 in "
+    "place of clipping, Adam at 1e-4 with betas (0.5, 0.9) and 5 critic steps per generator step",
+    "hinge-sn": "the hinge loss with a spectrally normalised critic (Miyato et al. 2018)",
+    "least-squares": "the least-squares loss of LSGAN (Mao et al. 2017), targets 0 and 1",
+    "nonsaturating-r1": "the -log D loss with the R1 penalty on real data (Mescheder et al. 2018), gamma 10",
     "ring8": "ring8, eight Gaussians (std 0.01) evenly spaced on the unit circle",
     "grid25": "grid25, 25 Gaussians (std 0.05) on the grid {-4, -2, 0, 2, 4}^2",
     "digits": "scikit-learn's 1,797 handwritten 8x8 digits, upsampled to 16x16",
@@ -118,7 +131,8 @@ class Model:
 
     @property
     def steps(self) -> int:
-        return STEPS[self.data, "wgan" if self.loss == "wgan" else "js"]
+        """Recipes of 5 critic steps per generator step (WGAN, WGAN-GP) get the WGAN budget."""
+        return STEPS[self.data, "wgan" if self.loss in ("wgan", "wgan-gp") else "js"]
 
     @property
     def loss_fields(self) -> dict[str, Any]:
@@ -136,8 +150,8 @@ class Model:
         return command_line(self.config)
 
 
-MODELS = [Model(loss, data) for data in DATASETS for loss in LOSSES]
-MODELS[len(LOSSES):len(LOSSES)] = [Model("nonsaturating", "grid25", pack=2)]
+MODELS = [Model(loss, data) for data in DATASETS for loss in LOSSES if data in TOY or loss not in TOY_ONLY]
+MODELS.insert(len(LOSSES), Model("nonsaturating", "grid25", pack=2))
 MODELS.append(Model("nonsaturating", "ring8", pack=2))
 
 
@@ -353,18 +367,45 @@ def deviations(model: Model) -> str:
             f"and an EMA of the generator (decay 0.999, the weights shipped here). {why}"
         ).strip()
     packing = f" The critic judges packs of {model.pack} samples (PacGAN{model.pack})." if model.pack > 1 else ""
-    optimizer = (
-        "the WGAN paper's RMSProp at 5e-5, weight clipping to [-0.01, 0.01] and 5 critic steps per "
-        "generator step (the PacGAN protocol's Adam is for the JS-family losses)"
-        if model.loss == "wgan"
-        else "Adam at learning rate 1e-4 with betas (0.8, 0.999)"
-    )
+    optimizer, paper = RECIPES.get(model.loss, ("Adam at learning rate 1e-4 with betas (0.8, 0.999)", ""))
     return (
         "The PacGAN protocol (Lin et al. 2018): a 4 x 400 ReLU + BatchNorm generator with z in 2-D, a "
         f"3 x 200 maxout critic with 5 pieces, batch 100, {optimizer}.{packing} It departs from the "
         f"protocol in one way: {model.steps:,} generator steps instead of {PACGAN_STEPS:,}, the budget "
-        "of a 2-core machine; the table below shows where the metrics stood along the way."
+        f"of a 2-core machine; the table below shows where the metrics stood along the way.{paper}"
     )
+
+
+#: recipe -> (its optimizer in words, where it follows and departs from its own paper)
+RECIPES = {
+    "wgan": (
+        "the WGAN paper's RMSProp at 5e-5, weight clipping to [-0.01, 0.01] and 5 critic steps per "
+        "generator step (the PacGAN protocol's Adam is for the JS-family losses)",
+        "",
+    ),
+    "wgan-gp": (
+        "the WGAN-GP paper's Adam at 1e-4 with betas (0.5, 0.9), 5 critic steps per generator step and "
+        "penalty weight 10",
+        " Beside the WGAN-GP paper: its optimizer, critic steps and penalty; not its networks (its toy "
+        "experiments use ReLU MLPs of 512 units, no BatchNorm), so that every card here shares the protocol's.",
+    ),
+    "hinge-sn": (
+        "Adam at learning rate 1e-4 with betas (0.8, 0.999) and one critic step per generator step",
+        " Beside Miyato et al.: the hinge loss and spectral normalisation of every critic layer (one power "
+        "iteration) as in SNGAN; not its optimizer (Adam 2e-4, betas (0.5, 0.999)) nor its CNNs, so that "
+        "only the objective differs from the other protocol cards.",
+    ),
+    "least-squares": (
+        "Adam at learning rate 1e-4 with betas (0.8, 0.999)",
+        " Beside Mao et al.: the least-squares objective with targets 0 (fake) and 1 (real); not its "
+        "optimizer (Adam 2e-4, beta1 0.5), so that only the objective differs from the other protocol cards.",
+    ),
+    "nonsaturating-r1": (
+        "Adam at learning rate 1e-4 with betas (0.8, 0.999)",
+        " Beside Mescheder et al. 2018: the -log D loss with R1 on real data at their gamma of 10; not "
+        "their optimizer (RMSProp 1e-4) nor their networks.",
+    ),
+}
 
 
 def progress_table(records: list[dict[str, Any]]) -> str:

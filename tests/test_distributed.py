@@ -354,6 +354,42 @@ def test_ctrl_c_stops_every_process_with_a_whole_checkpoint(tmp_path):
     assert result.step == int(last.stem.split("-")[1]) + 2
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_workers_stop_with_a_whole_checkpoint_when_their_launcher_is_killed(tmp_path):
+    run = tmp_path / "run"
+    args = ganzoo_cli("train", "--loss", "minimax", *TINY_FLAGS, *QUIET, "--steps", "100000", "--checkpoint-every",
+                      "200", "--out", str(run), "--nproc-per-node", "2")  # fmt: skip
+    with started(args, tmp_path) as launcher:
+        wait_for(lambda: list((run / "checkpoints").glob("step-*.safetensors")), launcher, "the first checkpoint")
+        wait_for(lambda: len(worker_pids(launcher.pid)) == 2, launcher, "both workers")
+        workers = list(worker_pids(launcher.pid).values())
+        os.kill(launcher.pid, signal.SIGKILL)  # the launcher alone: its workers are orphans now
+        deadline = time.monotonic() + LIMIT_S
+        while any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+                  for pid in workers):  # fmt: skip
+            assert time.monotonic() < deadline, "the orphaned workers kept training"
+            time.sleep(0.05)
+    last = int(sorted((run / "checkpoints").glob("step-*.safetensors"))[-1].stem.split("-")[1])
+    assert ganzoo.train({"steps": last + 2}, resume=run, quiet=True).step == last + 2  # the checkpoint is whole
+
+
+def test_every_train_flag_passes_through_both_launchers():
+    """torchrun's parser reads a worker option that abbreviates one of its own (--log: --log-dir ...)
+    as its own; every ganzoo flag must pass through it, and through --nproc-per-node unchanged."""
+    from torch.distributed.run import parse_args
+
+    from ganzoo.cli import train
+    from ganzoo.launch import worker_args
+
+    flags = sorted({o for p in train.params for o in p.opts if o.startswith("--") and o != "--log"})
+    assert "--logger" in flags
+    for flag in flags:
+        args = parse_args(["--standalone", "--nproc-per-node=2", "--module", "ganzoo", "train", flag, "x"])
+        assert args.training_script_args == ["train", flag, "x"], flag
+        if flag != "--nproc-per-node":
+            assert worker_args(["train", flag, "x", "--nproc-per-node", "2"]) == ["train", flag, "x"]
+
+
 def test_two_nodes_over_loopback(tmp_path):
     port = free_port()
     common = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint",

@@ -354,3 +354,118 @@ def test_an_unreadable_file_says_permission_denied(exported, capsys):
     exported.chmod(0)
     assert main(["sample", str(exported)]) == 2
     assert "cannot be read: Permission denied" in one_error_line(capsys)
+
+
+# -- round 3: duplicates, bounds, long values, odd files, plot input ------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--log", "tensorboard", "--log", "tensorboard"],
+        ["--constraint", "gradient-penalty", "--constraint", "gradient-penalty:weight=1"],
+        ["--constraint", "spectral-norm", "--constraint", "spectral-norm"],
+        ["--constraint", "clip:c=0.01", "--constraint", "clip:c=0.02"],
+    ],
+    ids=["logger", "gradient-penalty", "spectral-norm", "clip"],
+)
+def test_a_plugin_named_twice_is_one_line(tmp_path, capsys, flags):
+    out = tmp_path / "run"
+    assert main(["train", "--loss", "wgan", *FAST, *flags, "--out", str(out)]) == 2
+    assert f"names '{flags[1].split(':')[0]}' twice; each plugin takes part once" in one_error_line(capsys)
+    assert not out.exists()
+
+
+def test_a_json_config_with_a_duplicated_key_is_one_line(tmp_path, capsys):
+    config = tmp_path / "run.json"
+    config.write_text('{"loss": "wgan", "steps": 3, "steps": 3000}')
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert "the key 'steps' appears twice in one object" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--constraint", "spectral-norm:power_iterations=1000000000"], "less than or equal to 100"),
+        (["--batch-size", str(10**18)], "'batch_size': Input should be less than or equal to 16777216"),
+    ],
+)
+def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path, capsys, flags, needle):
+    assert main(["train", "--loss", "wgan", *TOY[:4], *flags, "--out", str(tmp_path / "run")]) == 2
+    assert needle in one_error_line(capsys)
+
+
+def test_a_huge_value_is_never_echoed_whole(tmp_path, capsys):
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"loss": "wgan", "device": "x" * 1_000_000}))
+    assert main(["train", "--config", str(config)]) == 2
+    line = one_error_line(capsys)
+    assert len(line) < 500 and "(1,000,002 characters)" in line
+
+
+def test_a_config_file_of_megabytes_is_refused_by_its_size(tmp_path, capsys):
+    config = tmp_path / "run.json"
+    config.write_text('{"loss": "wgan", "pad": "' + "x" * 45_000_000 + '"}')
+    assert main(["train", "--config", str(config)]) == 2
+    assert "holds 45,000,027 bytes; a config holds at most 1,048,576" in one_error_line(capsys)
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_bytes(b'loss = "wgan"\nsteps = 3 # \xff\xfe\n')
+    assert main(["train", "--config", str(config)]) == 2
+    assert f"config file {config} is not UTF-8 text (byte 26)" in one_error_line(capsys)
+
+
+def test_a_nested_pac_option_error_names_the_base_option(tmp_path, capsys):
+    assert main(["train", "--loss", "wgan", "--critic", "pac:m=2,base=mlp:widht=3", "--out", str(tmp_path / "r")]) == 2
+    assert one_error_line(capsys) == (
+        "ganzoo: error: critic 'pac': base critic 'mlp': option 'widht': Extra inputs are not permitted (got '3')"
+    )
+
+
+def test_a_penalty_on_a_batchnorm_critic_warns(tmp_path, capsys):
+    flags = ["--loss", "wgan", "--constraint", "gradient-penalty", "--data", "digits:size=16", "--generator", "dcgan:width=8",
+             "--critic", "dcgan:width=8", "--batch-size", "8", "--n-critic", "1", "--steps", "1", "--quiet"]  # fmt: skip
+    assert main(["train", *flags, "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: critic 'dcgan' has BatchNorm layers" in err and "gradient-penalty penalises" in err
+
+
+def test_a_plugin_interrupting_its_import_is_listed_as_broken_and_hides_nothing(tmp_path, capsys):
+    points = {"ganzoo.losses": {"ctrl-c": "ctrl_c_loss:Loss", "fine": "fine_loss:Fine"}}
+    modules = {"ctrl_c_loss": "raise KeyboardInterrupt\n",
+               "fine_loss": "import ganzoo\nclass Fine(ganzoo.Loss):\n    '''Fine.'''\n"}  # fmt: skip
+    with temporary_distribution(tmp_path, "ctrl-c-plugins", points, modules=modules):
+        assert main(["list", "loss"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"ctrl-c .* broken .*KeyboardInterrupt", out) and re.search(r"fine .* ok", out)
+
+
+def test_resume_with_fewer_steps_than_done_is_one_line_and_keeps_the_config(run, capsys):
+    before = snapshot(run)
+    assert main(["train", "--resume", str(run), "--steps", "2"]) == 2
+    assert f"--steps 2 is below step 3, where {run} stopped" in one_error_line(capsys)
+    assert snapshot(run) == before
+
+
+def test_plot_skips_records_it_cannot_draw_with_a_notice(run, tmp_path, capsys):
+    good = (run / "metrics.jsonl").read_text()
+    (run / "metrics.jsonl").write_text(good + '\n[1, 2]\n{"critic_loss": 1}\n{"step": 4, "critic_loss": NaN}\n{"step": 5, "cri')
+    assert main(["plot", str(run), "--out", str(tmp_path / "c.png")]) == 0
+    assert "skipped 5 of 8 lines (empty, torn, not a record, or not finite)" in capsys.readouterr().err
+
+
+def test_plot_of_twenty_runs_keeps_short_labels(tmp_path):
+    from ganzoo.pictures import short_labels
+
+    names = [f"wgan-ring8-seed{i}-20261201-1012" for i in range(20)]
+    assert short_labels(names) == [f"seed{i}" for i in range(20)]
+    runs = {name: [{"step": s, "critic_loss": -0.01 * s, "generator_loss": 0.1, "wasserstein": 0.01 * s,
+                    "grad_norm_critic": 1.0, "grad_norm_generator": 0.1} for s in (1, 2, 3)] for name in names}  # fmt: skip
+    from PIL import Image
+
+    from ganzoo.pictures import save_curves
+
+    with Image.open(save_curves(tmp_path / "twenty.png", runs)) as picture:
+        assert picture.width >= 1200 and picture.height >= 1500  # 4 columns of loss panels, 5 rows

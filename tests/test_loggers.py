@@ -138,3 +138,70 @@ def test_sample_draws_real_points_beside_2d_samples_when_the_data_is_known(tmp_p
 def test_help_shows_whole_summaries(capsys):
     assert main(["--help"]) == 0
     assert "train     Train a GAN, e.g. --loss wgan --constraint clip." in capsys.readouterr().out
+
+
+FAULTY = """
+import ganzoo
+
+class Faulty(ganzoo.Logger):
+    '''Raises in the method its option names.'''
+    class Config(ganzoo.Config):
+        fails_in: str
+    def fail(self, method):
+        if self.config.fails_in == method:
+            raise RuntimeError(f"{method} broke")
+    def start(self, run_dir, config):
+        self.fail("start")
+    def log_metrics(self, step, metrics):
+        self.fail("log_metrics")
+    def log_picture(self, step, name, path):
+        self.fail("log_picture")
+    def close(self):
+        self.fail("close")
+"""
+
+
+@pytest.fixture
+def faulty(tmp_path):
+    points = {"ganzoo.loggers": {"faulty": "faulty_logger:Faulty"}}
+    with temporary_distribution(tmp_path / "site", "faulty", points, modules={"faulty_logger": FAULTY}):
+        yield
+
+
+def test_a_logger_that_cannot_start_is_named_and_leaves_no_run_folder(tmp_path, faulty, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--loss", "minimax", *FAST, "--steps", "4", "--log", "faulty:fails_in=start", "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == "ganzoo: error: logger 'faulty' failed to start: RuntimeError: start broke"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("method", ["log_metrics", "log_picture", "close"])
+def test_a_logger_failing_later_is_dropped_with_one_warning_and_the_run_finishes(tmp_path, faulty, capsys, method):
+    run = train(tmp_path, "run", "--loss", "minimax", "--steps", "8", "--checkpoint-every", "4",
+                "--log", f"faulty:fails_in={method}", "--log", "tensorboard")  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ganzoo: warning: logger 'faulty' failed in {method} (RuntimeError: {method} broke); "
+                   "ganzoo goes on without it"]  # fmt: skip
+    assert (run / "generator.safetensors").is_file()
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 4  # every record, the good logger's too
+    assert main(["train", "--resume", str(run), "--steps", "10", "--quiet"]) == 0
+
+
+def test_the_error_that_ended_a_run_is_not_hidden_by_a_failing_close(tmp_path, faulty, monkeypatch, capsys):
+    def diverge(self, values):
+        raise ganzoo.TrainingError("training diverged at step 2")
+
+    monkeypatch.setattr(ganzoo.loop.Trainer, "check_finite", diverge)
+    args = ["--loss", "minimax", *FAST, "--steps", "4", "--log", "faulty:fails_in=close", "--out", str(tmp_path / "r")]
+    assert main(["train", *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "ganzoo: error: training diverged at step 2" and len(err) == 2
+
+
+@pytest.mark.parametrize("subdir", ["../outside", "/tmp/elsewhere", "a/../../b"])
+def test_tensorboard_writes_only_inside_the_run_folder(tmp_path, capsys, subdir):
+    out = tmp_path / "run"
+    assert main(["train", "--loss", "wgan", *FAST, "--log", f"tensorboard:subdir={subdir}", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "must be a folder inside the run folder" in err[0]
+    assert not out.exists() and not (tmp_path / "outside").exists()
