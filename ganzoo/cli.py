@@ -75,6 +75,25 @@ def show(kind: str, name: str) -> None:
     click.echo("options:" if info.options else "options: none")
     for line in option_lines(info.options):
         click.echo("  " + line)
+    if info.kind == "loss":
+        from .registry import get_class
+
+        click.echo(f"training defaults: {get_class('loss', name).defaults.describe()} (train flags override them)")
+
+
+class TrainCommand(click.Command):
+    """`train --help` ends with the training defaults of every installed loss, read when asked for."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from .registry import get_class, list_plugins
+
+        rows = []
+        for info in list_plugins("loss"):
+            if info.status == "ok":
+                rows.append((info.name, get_class("loss", info.qualified_name).defaults.describe()))
+        if rows:
+            with formatter.section("Each loss's defaults (the flags above override them)"):
+                formatter.write_dl(rows)
 
 
 @cli.group()
@@ -107,7 +126,7 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
     return click.option(name, *aliases, metavar="NAME[:k=v,...]", help=help_, **kw)
 
 
-@cli.command(short_help="Train a GAN, e.g. --loss wgan --constraint clip.")
+@cli.command(cls=TrainCommand, short_help="Train a GAN, e.g. --loss wgan --constraint clip.")
 @_spec_option("--loss", "Loss plugin, e.g. wgan or instance-noise:base=nonsaturating,sigma=0.5.")
 @_spec_option("--constraint", "Constraint plugin, e.g. clip:c=0.02; repeat to combine.", multiple=True)
 @_spec_option("--data", "Dataset plugin [default: ring8].")
@@ -120,7 +139,7 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
 @click.option("--steps", type=int, help="Generator steps [default: 2000].")
 @click.option("--batch-size", type=int, help="Batch size [default: the loss's].")
 @click.option("--n-critic", type=int, help="Critic steps per generator step [default: the loss's].")
-@click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), help="[default: the loss's]")
+@click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), help="Optimizer of both networks [default: the loss's].")
 @click.option("--lr", type=float, help="Learning rate of both networks [default: the loss's].")
 @click.option("--lr-generator", type=float, help="Generator learning rate.")
 @click.option("--lr-critic", type=float, help="Critic learning rate.")
@@ -144,10 +163,11 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON or TOML config; flags override it.")
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this folder from its newest checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--debug", "_debug", is_flag=True, expose_value=False, help="Show the full traceback of an error.")
 @click.option(
-    "--threads", type=click.IntRange(1), metavar="N",
-    help="CPU threads of this process [default: OMP_NUM_THREADS, else torch's choice]; "
-    "under load, 1 or 2 avoid oversubscribing the cores.",
+    "--threads", type=click.IntRange(1, 1024), metavar="N",
+    help="CPU threads [default: OMP_NUM_THREADS if set, else 1 for networks under 1M parameters, which gain "
+    "little from more and slow down 5x beside another busy process, else torch's choice].",
 )  # fmt: skip
 @click.option(
     "--nproc-per-node", type=click.IntRange(1), metavar="N",
@@ -172,10 +192,6 @@ def train(
     from .errors import ConfigError
     from .loop import train as run_training
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
     if nproc_per_node is not None:
         from .launch import launch
 
@@ -184,7 +200,7 @@ def train(
 
     settings: dict[str, Any] = read_config_file(config_file) if config_file else {}
     names = {"compile_": "compile"}
-    settings.update({names.get(k, k): v for k, v in flags.items() if v is not None})
+    settings.update({names.get(k, k): v for k, v in {**flags, "threads": threads}.items() if v is not None})
     if constraint:
         settings["constraints"] = list(constraint)
     if log:
@@ -199,7 +215,9 @@ def train(
         result = run_training(settings, quiet=quiet)
     if os.environ.get("RANK", "0") != "0":  # one of several processes: rank 0 reports
         return
-    click.echo(f"trained {result.step} steps in {result.run_dir}")
+    done = result.step - result.first_step
+    more = f"{done} more steps (to step {result.step})" if result.first_step else f"{done} steps"
+    click.echo(f"trained {more} in {result.run_dir}")
     if result.samples_path:
         click.echo(f"samples:   {result.samples_path}")
     click.echo(f"generator: {result.generator_path}")
@@ -254,8 +272,11 @@ def load_any_generator(name_or_file: str, device: str = "cpu"):
     from .checkpoint import load_generator
     from .errors import UsageError
 
-    if Path(name_or_file).is_dir():
-        raise UsageError(f"{name_or_file} is a folder; give an exported .safetensors file or a zoo name")
+    from .zoo import card_folder
+
+    if Path(name_or_file).is_dir() and card_folder(name_or_file) is None:
+        raise UsageError(f"{name_or_file} is a folder without a model card; give an exported .safetensors file, "
+                         "a card folder or a zoo name")  # fmt: skip
     if name_or_file.endswith(".safetensors") or Path(name_or_file).is_file():
         return load_generator(name_or_file, device=device)
     from .zoo import load_pretrained
@@ -380,7 +401,13 @@ def zoo_export(run: str, folder: str, data: str | None, license_: str) -> None:
     """
     from .export import export_card
 
-    click.echo(f"wrote {export_card(run, folder, license_, data)}")
+    written = export_card(run, folder, license_, data)
+    click.echo(f"wrote {written}; it works as it is: ganzoo zoo show {written} | ganzoo evaluate {written} | "
+               f"ganzoo sample {written}")
+    click.echo("to publish it, either put the folder in a card package (an entry point in the ganzoo.zoo group; "
+               "docs/plugins.md, 'Zoo') and pip install it, or upload the folder to the Hugging Face "
+               f"Hub (huggingface-cli upload OWNER/{written.name} {written}) and ship the card with weights: "
+               f"hf://OWNER/{written.name}/generator.safetensors@REVISION")
 
 
 @zoo.command("show")

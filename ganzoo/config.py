@@ -103,6 +103,9 @@ class TrainConfig(BaseModel):
     precision: Precision = "fp32"
     ema: float | None = Field(None, gt=0, lt=1, description="generator EMA decay")
     compile: bool = False
+    threads: int | None = Field(
+        None, gt=0, le=1024, description="CPU threads; None: OMP_NUM_THREADS if set, else 1 for small networks"
+    )
     sync_batchnorm: bool = Field(
         True, description="with several processes, BatchNorm statistics span the global batch (else each process's rows)"
     )

@@ -50,6 +50,15 @@ class TrainDefaults(BaseModel):
     critic_boost_first: int = 25
     critic_boost_every: int = 500
 
+    def describe(self) -> str:
+        """One line: what a run with this loss gets unless told otherwise."""
+        optimizer = f"{self.optimizer} lr {self.lr:g}" + (f" betas {self.betas[0]:g} {self.betas[1]:g}" if self.optimizer == "adam" else "")
+        schedule = (
+            f", {self.critic_boost} critic steps in the first {self.critic_boost_first} generator steps and every "
+            f"{self.critic_boost_every}th" if self.critic_boost else ""
+        )
+        return f"{optimizer}, batch size {self.batch_size}, n_critic {self.n_critic}{schedule}"
+
 
 class _Plugin:
     """Shared by every kind: a validated Config instance is the only constructor argument."""

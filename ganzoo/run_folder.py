@@ -1,8 +1,8 @@
 """One run writes a run folder at a time: an OS lock on its `.ganzoo-lock` file.
 
-The lock is `flock`'s, so it dies with its process: a run killed with SIGKILL leaves no stale
-lock behind. The file holds the holder's process id while it runs, for the message a second
-run gets.
+The lock is `flock`'s, so it dies with its process: a run killed with SIGKILL leaves at most
+an unlocked file behind, which the next run takes. The file holds the holder's process id, for
+the message a second run gets, and goes when the run ends.
 """
 
 from __future__ import annotations
@@ -33,13 +33,14 @@ def held(run_dir: Path, create: bool) -> Iterator[None]:
         return
     fd = _lock(run_dir)
     try:
-        os.ftruncate(fd, 0)
+        os.ftruncate(fd, 0)  # a killed run's file may name its process
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
-        os.ftruncate(fd, 0)  # an idle folder's lock file names no process
-        if created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:  # a run that wrote nothing
-            (run_dir / LOCK_FILE).unlink()
+        # Removed while still held: a run that opened the file meanwhile finds it held, or gone
+        # once it holds it (`_lock` checks), so the folder is left as the run's files alone.
+        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        if created and not any(run_dir.iterdir()):  # a run that wrote nothing leaves no folder
             run_dir.rmdir()
         os.close(fd)
 

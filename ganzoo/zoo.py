@@ -161,15 +161,25 @@ def _front_matter(text: str, where: str) -> dict[str, Any]:
     return front
 
 
+def card_folder(name: str) -> Path | None:
+    """`name` as a card folder on disk (what `ganzoo zoo export` writes), or None."""
+    path = Path(name)
+    return path if path.is_dir() and (path / CARD_FILE).is_file() else None
+
+
 def model_card(name: str) -> ModelCard:
-    """The card of a pretrained generator, by name or DIST/NAME."""
-    sources, broken = _scan()
-    try:
-        source = pick("pretrained model", name, sources)
-    except PluginNotFound as exc:
-        if not broken:
-            raise
-        raise PluginNotFound(f"{exc}; also, " + "; ".join(broken)) from None
+    """The card of a pretrained generator, by name, DIST/NAME, or the path of a card folder."""
+    folder = card_folder(name)
+    if folder is not None:
+        source = _CardSource(folder.resolve().name, f"the folder {folder}", folder)
+    else:
+        sources, broken = _scan()
+        try:
+            source = pick("pretrained model", name, sources)
+        except PluginNotFound as exc:
+            if not broken:
+                raise
+            raise PluginNotFound(f"{exc}; also, " + "; ".join(broken)) from None
     where = f"card '{source.name}' from {source.distribution} ({CARD_FILE})"
     text = (source.folder / CARD_FILE).read_text(encoding="utf-8")
     fields = {**_front_matter(text, where), "name": source.name, "distribution": source.distribution, "text": text}

@@ -156,6 +156,7 @@ def test_a_run_folder_belongs_to_one_live_run_and_kill_9_frees_it(run, capsys):
         holder.kill()
         holder.wait(timeout=30)
     assert main(["train", "--resume", str(run), "--steps", "4", "--quiet"]) == 0  # no stale lock left
+    assert not lock.exists()  # a finished run leaves its files alone
 
 
 def test_resume_trains_with_the_overridden_learning_rates(run):
@@ -340,7 +341,7 @@ def test_shapes_are_checked_before_the_generator_is_allocated(exported, tmp_path
 def test_sample_of_a_folder_says_it_is_a_folder(tmp_path, capsys):
     (tmp_path / "some" / "folder").mkdir(parents=True)
     assert main(["sample", str(tmp_path / "some" / "folder")]) == 2
-    assert "is a folder; give an exported .safetensors file or a zoo name" in one_error_line(capsys)
+    assert "is a folder without a model card; give an exported .safetensors file" in one_error_line(capsys)
 
 
 def test_evaluate_never_reads_files_a_generator_file_names(exported, capsys):

@@ -60,6 +60,14 @@ def test_critic_schedule_boosts_early_and_every_500th():
     assert ganzoo.loop.critic_steps(0, ganzoo.loop.plan({"loss": "minimax"}).config) == 1
 
 
+def test_resume_reports_the_steps_it_trained(tmp_path, capsys):
+    common = ["--loss", "minimax", *TOY_NETS, "--batch-size", "16", "--quiet", "--checkpoint-every", "2"]
+    assert train_cli(tmp_path, *common, "--steps", "2", name="run")[0] == 0
+    assert "trained 2 steps in" in capsys.readouterr().out
+    assert main(["train", "--resume", str(tmp_path / "run"), "--steps", "5", "--quiet"]) == 0
+    assert "trained 3 more steps (to step 5) in" in capsys.readouterr().out
+
+
 def test_resume_gives_the_same_weights_as_one_run(tmp_path):
     common = ["--loss", "wgan", "--constraint", "clip", *TOY_NETS, "--batch-size", "16", "--quiet"]
     common += ["--checkpoint-every", "4", "--ema", "0.9", "--log-every", "1"]
@@ -314,3 +322,19 @@ def test_flat_parameters_are_views_and_keep_every_gradient():
     next(critic.parameters()).grad = torch.ones_like(expected[0])  # something replaced one gradient
     flat.gather_grads()
     assert torch.equal(param.grad, torch.cat([torch.ones_like(expected[0]).flatten(), *(g.flatten() for g in expected[1:])]))
+
+
+def test_small_networks_train_on_one_thread_and_the_first_line_says_so(tmp_path, monkeypatch, capsys):
+    """More threads gain little on small networks and lose many times over beside a busy process."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch.set_num_threads(2)
+    common = ["--loss", "wgan", "--constraint", "clip", *TOY_NETS, "--batch-size", "16", "--steps", "1"]
+    assert main(["train", *common, "--out", str(tmp_path / "auto")]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == f"ganzoo: wgan + clip:c=0.01 on ring8, mlp / mlp, 1 steps, batch 16, cpu, 1 thread -> {tmp_path / 'auto'}"
+    assert torch.get_num_threads() == 2  # the caller's setting is back
+    assert main(["train", *common, "--threads", "2", "--out", str(tmp_path / "two")]) == 0
+    assert ", cpu, 2 threads ->" in capsys.readouterr().out.splitlines()[0]
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's word counts
+    assert main(["train", *common, "--out", str(tmp_path / "env")]) == 0
+    assert ", cpu, 2 threads ->" in capsys.readouterr().out.splitlines()[0]

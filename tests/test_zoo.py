@@ -493,6 +493,15 @@ def test_zoo_export_writes_a_card_that_loads_and_retrains_to_the_same_weights(tm
     assert main(["zoo", "export", "run", str(package / "tiny-ring8")]) == 0
     folder = package / "tiny-ring8"
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "generator.safetensors", "sample.png"]
+    said = capsys.readouterr().out
+    assert f"ganzoo evaluate {folder}" in said and "huggingface-cli upload" in said and "ganzoo.zoo" in said
+    # usable by its path before it is published: show, evaluate, sample, load
+    assert main(["zoo", "show", str(folder)]) == 0 and "# tiny-ring8" in capsys.readouterr().out
+    assert main(["evaluate", str(folder), "--json"]) == 0
+    measured, recorded = json.loads(capsys.readouterr().out)["metrics"], zoo.model_card(str(folder)).metrics
+    assert measured.keys() == recorded.keys() and measured["w1"] == pytest.approx(recorded["w1"])
+    assert main(["sample", str(folder), "--out", str(tmp_path / "s.png")]) == 0
+    assert ganzoo.load_pretrained(str(folder)).sample(2).isfinite().all()
     (package / "__init__.py").write_text("")
     with temporary_distribution(tmp_path / "site", "zoo-exported", {"ganzoo.zoo": {"cards": "zoo_exported_cards"}}):
         card = zoo.model_card("tiny-ring8")
