@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -243,11 +244,28 @@ def sample(name_or_file: str, count: int, seed: int, out: str, device: str) -> N
     rng = torch.Generator(device=generator.device).manual_seed(seed)
     fake = generator.sample(count, generator=rng)
     reference = real_points(name_or_file, seed) if tuple(fake.shape[1:]) == (2,) else None
-    title = f"{Path(name_or_file).name} - {count} samples, seed {seed}"
+    title = f"{source_title(name_or_file)}: {count} samples, seed {seed}"
     written = save_samples(Path(out), fake, reference, title=title)
     if written is None:
         raise UsageError(f"cannot draw samples of shape {tuple(fake.shape[1:])}: pictures are for 2-D points and images")
     click.echo(f"wrote {written}")
+
+
+def source_title(name_or_file: str) -> str:
+    """What made the samples: a zoo name or card folder as it is; for a file, what trained it."""
+    from .checkpoint import GENERATOR, read_metadata
+
+    path = Path(name_or_file)
+    if not path.is_file():
+        return path.name
+    try:
+        trained = json.loads(read_metadata(path, GENERATOR).get("trained", "{}"))
+    except (ValueError, RecursionError):  # its metadata is damaged: the samples still are what they are
+        return path.name
+    if isinstance(trained, dict) and isinstance(trained.get("steps"), int):
+        made = trained.get("objective") or f"{trained.get('loss')} on {trained.get('data')}"
+        return f"{path.parent.name}/{path.name} ({made}, {trained['steps']:,} steps)"
+    return path.name
 
 
 def real_points(name_or_file: str, seed: int):

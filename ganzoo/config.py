@@ -44,7 +44,9 @@ class PluginSpec(BaseModel):
         return self._text
 
     def __str__(self) -> str:
-        opts = ",".join(f"{k}={v}" for k, v in self.options.items())
+        # a nested plugin (pac's base) reads as its own spec, not as a dict
+        text = {k: PluginSpec.model_validate(v) if isinstance(v, dict) and "name" in v else v for k, v in self.options.items()}
+        opts = ",".join(f"{k}={v}" for k, v in text.items())
         return f"{self.name}:{opts}" if opts else self.name
 
 

@@ -19,6 +19,9 @@ from .config import PluginSpec
 from .errors import ConfigError, UsageError
 
 #: row labels of the metrics table; a key "X_total" is shown with "X" as "X / total"
+#: below this mean confidence the digits classifier is unsure of most samples: a headline then
+#: leaves out the classes it counted, which noise fills as readily as digits
+CONFIDENT = 0.8
 LABELS = {
     "modes": "modes captured",
     "high_quality": "high quality (%)",
@@ -120,6 +123,9 @@ def headline(metrics: dict[str, Any]) -> str:
     if {"modes", "modes_total", "high_quality"} <= metrics.keys():
         return f"{metrics['modes']}/{metrics['modes_total']} modes, {metrics['high_quality']:.1f}% high quality"
     if {"classes", "classes_total", "frechet"} <= metrics.keys():
-        return f"{metrics['classes']}/{metrics['classes_total']} classes, Frechet {metrics['frechet']:.3g}"
+        frechet = f"Frechet {metrics['frechet']:.3g}"
+        if metrics.get("confidence", 1.0) < CONFIDENT:  # its class counts would call noise a digit
+            return f"{frechet}, classifier unsure (mean confidence {metrics['confidence']:.2f})"
+        return f"{metrics['classes']}/{metrics['classes_total']} classes, {frechet}"
     # A third party's card may record other metrics: show its first two as they are.
     return ", ".join(f"{label} {value}" for label, value in metric_rows(metrics)[:2]) or "-"

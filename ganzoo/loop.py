@@ -468,8 +468,8 @@ class Trainer:
             fake = generator(fixed_z)
         generator.train(was_training)
         path = self.run_dir / "samples" / f"step-{self.step:07d}.png"
-        which = " (EMA generator)" if self.ema is not None else ""
-        samples = save_samples(path, fake, reference, title=f"{self.cfg.loss} - step {self.step}{which}")
+        which = ", EMA generator" if self.ema is not None else ""
+        samples = save_samples(path, fake, reference, title=f"{self.objective()}, step {self.step:,}{which}")
         records = [json.loads(line) for line in metrics_path.read_text().splitlines()]
         curves = save_curves(self.run_dir / "curves.png", {self.run_dir.name: records}) if records else None
         for name, written in (("samples", samples), ("curves", curves)):
@@ -549,18 +549,20 @@ class Trainer:
         generator_path = self.export() if main else self.run_dir / "generator.safetensors"
         return TrainResult(self.run_dir, generator_path, samples_path, self.step, last, self.first_step)
 
+    def objective(self) -> str:
+        """'wgan + clip:c=0.01 on ring8, mlp / pac:m=2,base=maxout': what the pictures' titles name."""
+        cfg = self.cfg
+        terms = " + ".join(str(s) for s in [cfg.loss, *cfg.constraints])
+        return f"{terms} on {cfg.data.name}, {cfg.generator.name} / {cfg.critic}"
+
     def first_line(self) -> str:
         """What this run is, where it runs and where it writes: the first thing a user reads."""
         cfg = self.cfg
-        objective = " + ".join(str(s) for s in [cfg.loss, *cfg.constraints])
         where = f"{self.device.type}, {self.threads} thread{'s' if self.threads > 1 else ''}"
         if self.world.size > 1:
             where += f" x {self.world.size} processes"
         start = f" from step {self.step:,}" if self.step else ""
-        return (
-            f"ganzoo: {objective} on {cfg.data.name}, {cfg.generator.name} / {cfg.critic.name}, {cfg.steps:,} steps{start}, "
-            f"batch {cfg.batch_size}, {where} -> {self.run_dir}"
-        )
+        return f"ganzoo: {self.objective()}, {cfg.steps:,} steps{start}, batch {cfg.batch_size}, {where} -> {self.run_dir}"
 
     def record(self, values: list[float], critic_norm, generator_norm, seconds: float) -> dict[str, float]:
         critic_loss, generator_loss = values
@@ -605,7 +607,8 @@ class Trainer:
         return tqdm(total=self.cfg.steps, initial=self.step, disable=self.quiet, desc=str(self.cfg.loss), unit="step")
 
     def export(self) -> Path:
-        extra = {"trained": {"loss": str(self.cfg.loss), "data": str(self.cfg.data), "steps": self.step}}
+        extra = {"trained": {"loss": str(self.cfg.loss), "data": str(self.cfg.data), "steps": self.step,
+                             "objective": self.objective()}}  # fmt: skip
         return save_generator(self.sample_generator(), self.run_dir / "generator.safetensors", self.cfg.generator.name, extra)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import torch
@@ -31,13 +32,19 @@ def image_grid(images: torch.Tensor, columns: int = 8, min_cell: int = 48) -> Im
 
 
 def captioned(picture: Image.Image, caption: str) -> Image.Image:
-    """`picture` under a white strip that carries `caption` (run, step, which generator)."""
-    from PIL import ImageDraw
+    """`picture` under a white strip that carries `caption` (run, step, which generator), in
+    Pillow's scalable font (its bitmap font runs words together) shrunk until it fits."""
+    from PIL import ImageDraw, ImageFont
 
-    strip = 16
+    size = 13
+    font = ImageFont.load_default(size=size)
+    while size > 7 and font.getlength(caption) > picture.width - 8:
+        size -= 1
+        font = ImageFont.load_default(size=size)
+    strip = size + 8
     framed = Image.new(picture.mode, (picture.width, picture.height + strip), 255 if picture.mode == "L" else (255,) * 3)
     framed.paste(picture, (0, strip))
-    ImageDraw.Draw(framed).text((4, 2), caption, fill=0 if picture.mode == "L" else (0, 0, 0))
+    ImageDraw.Draw(framed).text((4, 3), caption, fill=0 if picture.mode == "L" else (0, 0, 0), font=font)
     return framed
 
 
@@ -49,7 +56,7 @@ def save_scatter(path: Path, fake: torch.Tensor, reference: torch.Tensor | None,
     points = fake.detach().float().cpu().numpy()
     ax.scatter(points[:, 0], points[:, 1], s=4, c="tab:orange", alpha=0.7, label="generated")
     ax.set_aspect("equal")
-    ax.set_title(title, fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(title, 64)), fontsize=9)
     ax.set_xlabel("x1")
     ax.set_ylabel("x2")
     # below the axes: inside, it hides the corner modes of grid25

@@ -80,7 +80,8 @@ def test_it_trains_in_the_shared_loop(tmp_path):
 README = Template('''\
 # $dist
 
-A $kind plugin for [ganzoo](https://pypi.org/project/ganzoo/): `$name`.
+A $kind plugin for ganzoo, the plugin-based GAN zoo for PyTorch: `$name`. Its plugin guide,
+`docs/plugins.md` in ganzoo's source, says what each hook must do.
 
 ```bash
 pip install -e .            # ganzoo finds it through its entry point

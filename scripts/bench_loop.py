@@ -21,6 +21,14 @@ the `folder` dataset, alternating; it prints both times per step and their ratio
 shared by 1 and by 2 processes (`ganzoo train --nproc-per-node N`; gloo on the CPU, where
 the cores are split evenly among the processes, NCCL with one GPU each on CUDA), alternating,
 and prints real samples per second and the scaling efficiency (speed-up / processes).
+
+`--main-command SEEDS` runs the README's main command, `ganzoo train --loss wgan --constraint clip`,
+with seeds 0..SEEDS-1 and prints per seed the wall time, the modes captured and the
+high-quality share (`ganzoo evaluate`), then how many seeds reached 6/8; with `--processes 1 2`
+each seed runs with 1 and with 2 processes, side by side.
+
+`--busy` times the main command alone and beside a busy process (a second training of the
+same command), with the default threads and with `--threads 2`, and prints the slowdowns.
 """
 
 from __future__ import annotations
@@ -170,6 +178,54 @@ def bench_processes(args: argparse.Namespace, cases: list[str], devices: list[st
             print(f"{name:<16}{device:<8}{row}{efficiency:>12.2f}", flush=True)
 
 
+MAIN_COMMAND = [sys.executable, "-m", "ganzoo", "train", "--loss", "wgan", "--constraint", "clip", "--quiet"]
+
+
+def timed_main_command(out: str, *flags: str) -> float:
+    """Wall seconds of the main command, run as a user runs it (a fresh process)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    started = time.perf_counter()
+    subprocess.run([*MAIN_COMMAND, "--out", out, *flags], check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main_command_over_seeds(seeds: int, steps: int | None, processes: list[int]) -> None:
+    """The main command's modes and high-quality share per seed, for each number of processes:
+    what holds from 1 to N processes over a whole run is the same result in distribution."""
+    from ganzoo.evaluation import evaluate
+
+    print(f"{'seed':<6}{'processes':>10}{'seconds':>9}{'modes':>7}{'high quality %':>16}")
+    reached = {n: 0 for n in processes}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(seeds):
+            for n in processes:
+                flags = ["--seed", str(seed), *(["--steps", str(steps)] if steps else [])]
+                flags += ["--nproc-per-node", str(n)] if n > 1 else []
+                seconds = timed_main_command(f"{tmp}/{seed}-{n}", *flags)
+                metrics = evaluate(ganzoo.load_generator(f"{tmp}/{seed}-{n}/generator.safetensors"), "ring8", seed=0)
+                reached[n] += metrics["modes"] >= 6
+                print(f"{seed:<6}{n:>10}{seconds:>9.1f}{metrics['modes']:>7}{metrics['high_quality']:>16.1f}", flush=True)
+    for n, count in reached.items():
+        print(f"{n} process{'es' if n > 1 else ''}: {count} of {seeds} seeds with >= 6/8 modes")
+
+
+def beside_a_busy_process(steps: int) -> None:
+    """The main command (`--steps`) alone and beside a second one, default threads and 2 threads."""
+    print(f"{'threads':<10}{'alone s':>9}{'busy s':>9}{'busy/alone':>12}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, flags in (("default", []), ("2", ["--threads", "2"])):
+            common = ["--steps", str(steps), *flags]
+            alone = timed_main_command(f"{tmp}/alone-{label}", *common)
+            busy = subprocess.Popen([*MAIN_COMMAND, "--out", f"{tmp}/load-{label}", "--steps", str(10**6)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            try:
+                beside = timed_main_command(f"{tmp}/busy-{label}", *common)
+            finally:
+                busy.kill()
+                busy.wait()
+            print(f"{label:<10}{alone:>9.1f}{beside:>9.1f}{beside / alone:>12.2f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=[*CASES, "all"], default="all")
@@ -180,7 +236,16 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", help="measure one run shared by this many processes")
     parser.add_argument("--folder", action="store_true", help="compare the folder dataset with in-memory data")
     parser.add_argument("--compile", action="store_true", help="the shared loop with --compile (after its warm-up)")
+    parser.add_argument("--main-command", type=int, metavar="SEEDS", help="modes of the main command over seeds")
+    parser.add_argument("--main-steps", type=int, help="with --main-command: its steps [default: the command's own]")
+    parser.add_argument("--busy", type=int, metavar="STEPS", help="the main command alone and beside a busy process")
     args = parser.parse_args()
+    if args.main_command:
+        main_command_over_seeds(args.main_command, args.main_steps, args.processes or [1])
+        return
+    if args.busy:
+        beside_a_busy_process(args.busy)
+        return
     cases = list(CASES) if args.case == "all" else [args.case]
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]

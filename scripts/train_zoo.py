@@ -217,7 +217,7 @@ def draw_progress(records: list[dict[str, Any]], path: Path, title: str, referen
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(ScalarFormatter())
         ax.axhline(reference_frechet, color="tab:blue", linestyle=":", label="real train vs test data")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)  # off the markers
     else:
         ax.set_ylim(0, records[0]["modes_total"] + 0.5)
     other = ax.twinx()

@@ -1,5 +1,6 @@
 """The loop benchmark runs and prints its ratio (speed itself is measured by running the script)."""
 
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -33,3 +34,21 @@ def test_bench_loop_compares_the_folder_dataset_with_in_memory_data(monkeypatch,
     (row,) = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("mlp")]
     # case, device, folder s/step, memory s/step, their ratio
     assert len(row) == 5 and all(float(value) > 0 for value in row[2:])
+
+
+def test_bench_loop_times_the_main_command_beside_a_busy_process(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--busy", "2"])
+    runpy.run_path(str(SCRIPT), run_name="__main__")
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(("default", "2 "))]
+    # threads, alone s, beside a busy process s, their ratio
+    assert [row[0] for row in rows] == ["default", "2"] and all(float(v) > 0 for row in rows for v in row[1:])
+
+
+def test_bench_loop_counts_the_main_commands_modes_over_seeds(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [str(SCRIPT), "--main-command", "1", "--main-steps", "3"])
+    runpy.run_path(str(SCRIPT), run_name="__main__")
+    out = capsys.readouterr().out
+    (row,) = [line.split() for line in out.splitlines() if line.startswith("0 ")]
+    # seed, processes, seconds, modes, high-quality share
+    assert len(row) == 5 and row[1] == "1" and 0 <= int(row[3]) <= 8
+    assert re.search(r"^1 process: [01] of 1 seeds with >= 6/8 modes$", out, re.M)

@@ -234,3 +234,12 @@ def test_evaluate_digits_tells_replayed_real_images_from_one_replayed_class(clas
     one_class = metrics.evaluate_digits(Replay(images[labels == 0]), images, classifier=classifier)
     assert (every_class["classes"], one_class["classes"]) == (10, 1)
     assert every_class["frechet"] < 0.05 * one_class["frechet"]
+
+
+def test_a_headline_leaves_out_classes_the_classifier_is_unsure_of():
+    """Noise gets a class from the classifier like any image: 10/10 classes meant nothing for it."""
+    from ganzoo.evaluation import headline
+
+    noisy = {"classes": 10, "classes_total": 10, "kl": 0.39, "confidence": 0.67, "frechet": 173.7}
+    assert headline(noisy) == "Frechet 174, classifier unsure (mean confidence 0.67)"
+    assert headline({**noisy, "confidence": 0.84, "frechet": 2.43}) == "10/10 classes, Frechet 2.43"

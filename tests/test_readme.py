@@ -47,3 +47,15 @@ def test_every_train_command_in_the_readme_parses():
     assert len(commands) >= 5
     for command in commands:
         train.make_context("train", command[2:])  # raises on an unknown flag or a bad value
+
+
+def test_every_readme_picture_is_made_by_the_commands_beside_it():
+    """scripts/readme_pictures.py makes each picture with commands the README shows right above it."""
+    import runpy
+
+    pictures = runpy.run_path(str(ROOT / "scripts" / "readme_pictures.py"))["PICTURES"]
+    readme = (ROOT / "README.md").read_text()
+    for picture, (commands, _) in pictures.items():
+        before = readme[: readme.index(f"]({picture})")]
+        block = re.findall(r"```bash\n(.*?)```", before, re.S)[-1]  # the last command block above it
+        assert all(command in block.splitlines() for command in commands), (picture, block)

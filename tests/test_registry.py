@@ -1,6 +1,8 @@
 import ast
 from pathlib import Path
 
+import re
+
 import pytest
 import torch
 
@@ -208,7 +210,16 @@ def test_show_prints_summary_origin_and_options(capsys):
     assert out[2] == "options:"
     assert out[3].split()[:3] == ["base", "'minimax'", "|"] and "default 'nonsaturating'" in out[3]
     assert main(["show", "loss", "wgan"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "options: none"
+    *_, options, defaults = capsys.readouterr().out.splitlines()
+    assert options == "options: none"  # what a run gets from the loss, which the user cannot see elsewhere:
+    assert defaults.startswith("training defaults: rmsprop lr 5e-05, batch size 64, n_critic 5, 100 critic steps")
+
+
+def test_train_help_lists_each_losss_training_defaults(capsys):
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Each loss's defaults" in out and "--debug" in out
+    assert re.search(r"^  minimax\s+adam lr 0.0002 betas 0.5 0.999, batch size 64, n_critic 1$", out, re.M)
 
 
 @pytest.mark.parametrize(
