@@ -1,7 +1,6 @@
 import ast
-from pathlib import Path
-
 import re
+from pathlib import Path
 
 import pytest
 import torch
