@@ -40,6 +40,10 @@ class PeerFailed(GanzooError):
     """A collective failed because another process of the run stopped; that process says why."""
 
 
+#: set by `ganzoo train --nproc-per-node` for its workers: the launcher reports a worker's death
+LAUNCHER_REPORTS = "GANZOO_LAUNCHER_REPORTS"
+
+
 def launched() -> bool:
     """True inside a process that torchrun (or an equivalent launcher) started."""
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
@@ -137,8 +141,8 @@ class World:
     def _collective(self) -> Iterator[None]:
         try:
             yield
-        except (RuntimeError, dist.DistError) as exc:
-            raise PeerFailed(f"another process of this run stopped ({str(exc).splitlines()[0]})") from exc
+        except (RuntimeError, dist.DistError) as exc:  # the transport's own text stays in the chain (--debug)
+            raise PeerFailed("another process of this run stopped; its report, or the launcher's, says why") from exc
 
     def average_gradients(self, params: Iterable[nn.Parameter]) -> None:
         """Replace every gradient by its mean over the processes, in one all-reduce."""

@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from .distributed import LAUNCHER_REPORTS
+
 
 def worker_args(argv: list[str]) -> list[str]:
     """The command line each worker runs: `argv` without the --nproc-per-node option."""
@@ -33,6 +35,7 @@ def launch(nproc_per_node: int, argv: list[str], debug: bool = False) -> int:
 
     # Small networks gain nothing from more threads than cores: split the cores among the processes.
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc_per_node)))
+    os.environ[LAUNCHER_REPORTS] = "1"  # a worker whose peer died leaves the story to the line below
     if debug:
         os.environ["GANZOO_DEBUG"] = "1"
     else:  # the agent's log lines repeat what the workers said; its loggers set their own levels

@@ -35,7 +35,7 @@ from .checkpoint import (
     save_tensors,
 )
 from .config import TrainConfig, to_config
-from .distributed import PeerFailed, World, convert_batchnorm, restarted
+from .distributed import LAUNCHER_REPORTS, PeerFailed, World, convert_batchnorm, restarted
 from .errors import CheckpointError, ConfigError, GanzooError, Interrupted, TrainingError
 from .flat import FlatParameters
 from .interfaces import Constraint, Critic, Loss, Shard
@@ -634,7 +634,9 @@ def train(
         return _train(overrides, resume, quiet, world)
     except BaseException as exc:
         broken = isinstance(exc, PeerFailed)
-        if world.size > 1 and not isinstance(exc, KeyboardInterrupt) and not world.first_to_fail():
+        if broken and os.environ.get(LAUNCHER_REPORTS):
+            exc.quiet = True  # the peer's own line, or ganzoo's launcher ("killed by SIGKILL"), tells the cause
+        elif world.size > 1 and not isinstance(exc, KeyboardInterrupt) and not world.first_to_fail():
             exc.quiet = True  # another process reports first; one line tells the story
         raise
     finally:

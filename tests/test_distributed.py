@@ -374,6 +374,31 @@ def test_workers_stop_with_a_whole_checkpoint_when_their_launcher_is_killed(tmp_
     assert ganzoo.train({"steps": last + 2}, resume=run, quiet=True).step == last + 2  # the checkpoint is whole
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_a_killed_rank_is_one_line_naming_the_cause(tmp_path):
+    """The survivor's transport error (gloo's 'Connection closed by peer ...') is not the story."""
+    run = tmp_path / "run"
+    args = ganzoo_cli("train", "--loss", "minimax", *TINY_FLAGS, *QUIET, "--steps", "100000", "--checkpoint-every",
+                      "200", "--out", str(run), "--nproc-per-node", "2")  # fmt: skip
+    with started(args, tmp_path) as launcher:
+        wait_for(lambda: list((run / "checkpoints").glob("step-*.safetensors")), launcher, "the first checkpoint")
+        wait_for(lambda: len(worker_pids(launcher.pid)) == 2, launcher, "both workers")
+        os.kill(worker_pids(launcher.pid)[1], signal.SIGKILL)
+        _, err = launcher.communicate(timeout=LIMIT_S)
+    assert launcher.returncode == 1
+    assert error_lines(err) == ["ganzoo: error: process 1 was killed by SIGKILL"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_an_error_every_process_meets_is_printed_once(tmp_path):
+    result = finished(ganzoo_cli("train", "--loss", "wgan", *TINY_FLAGS, "--device", "cuda", "--nproc-per-node", "2",
+                                 "--out", "run"), tmp_path)  # fmt: skip
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [
+        "ganzoo: error: --device cuda was asked for, but torch sees no CUDA device on this node (use --device cpu)"
+    ]
+
+
 def test_every_train_flag_passes_through_both_launchers():
     """torchrun's parser reads a worker option that abbreviates one of its own (--log: --log-dir ...)
     as its own; every ganzoo flag must pass through it, and through --nproc-per-node unchanged."""
