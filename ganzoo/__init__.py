@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "ganzoo.interfaces": [
-        "Loss", "Constraint", "Generator", "Critic", "Dataset", "Logger", "GaussianMixture",
+        "Loss", "Constraint", "Generator", "Critic", "Dataset", "Logger", "GaussianMixture", "InMemoryImages",
         "Config", "NetworkConfig", "GeneratorConfig", "TrainDefaults", "Shard", "epoch_indices",
     ],
     "ganzoo.registry": [
@@ -27,7 +27,7 @@ _PUBLIC = {
     "ganzoo.config": ["TrainConfig", "PluginSpec"],
     "ganzoo.loop": ["train", "TrainResult"],
     "ganzoo.checkpoint": ["load_generator", "save_generator"],
-    "ganzoo.zoo": ["list_pretrained", "load_pretrained", "ModelCard"],
+    "ganzoo.zoo": ["list_pretrained", "load_pretrained", "ModelCard", "download", "DownloadError"],
     "ganzoo.metrics": ["digits_split"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}

@@ -238,6 +238,53 @@ class Dataset(_Plugin):
         return {}
 
 
+class InMemoryImages(Dataset):
+    """Images with their labels, decoded once into memory: the base of the standard image datasets.
+
+    A subclass sets `channels` and `native_size` and writes `load()`, which returns every image of
+    the configured split as uint8 `(N, C, H, W)` and its label as int64 `(N,)`; its Config has
+    `size` (0: native). The base resizes (area when shrinking, bilinear when growing), scales to
+    [-1, 1], and serves each process its share of one permutation per epoch.
+    """
+
+    channels: ClassVar[int]
+    native_size: ClassVar[int]
+
+    def __init__(self, config: Config | None = None) -> None:
+        super().__init__(config)
+        side = self.config.size or self.native_size
+        self.sample_shape = (self.channels, side, side)  # known without reading a file
+        self._tensors: tuple[Tensor, Tensor] | None = None
+
+    def load(self) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def tensors(self, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+        """Every image of the split in [-1, 1] at `sample_shape`, and its label."""
+        if self._tensors is None:
+            pixels, labels = self.load()
+            images = pixels.float() / 127.5 - 1
+            side = self.sample_shape[-1]
+            if side != images.shape[-1]:
+                mode = "area" if side < images.shape[-1] else "bilinear"
+                images = torch.nn.functional.interpolate(images, size=(side, side), mode=mode)
+            self._tensors = images.contiguous(), labels.long()
+        images, labels = self._tensors
+        return images.to(device), labels.to(device)
+
+    def batches(self, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+        seed = int(torch.randint(2**62, ()))  # from the global RNG, so manual_seed makes it repeatable
+        return self.local_batches(batch_size, device, Shard(seed=seed))
+
+    def local_batches(self, batch_size: int, device: torch.device, shard: Shard) -> Iterator[Tensor]:
+        images, _ = self.tensors(device)
+        for indices in epoch_indices(len(images), batch_size, shard):
+            yield images[indices.to(device)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"classes": int(self.tensors()[1].max()) + 1}
+
+
 class Logger(_Plugin):
     """A sink for a run's metrics and pictures (TensorBoard, wandb, ...). The JSON-lines log is
     always written besides; the loop calls loggers in the process that writes files only."""

@@ -266,16 +266,30 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-def _download(url: str, target: Path, card: ModelCard, quiet: bool, token: str | None = None) -> None:
-    """Fetch `url` into `target` atomically: a failure of any kind leaves no file behind.
+def download(
+    url: str, target: str | Path, *, sha256: str | None = None, md5: str | None = None, what: str | None = None,
+    quiet: bool = False, token: str | None = None,
+) -> Path:
+    """Fetch `url` into `target` atomically and return it: ganzoo's one downloader, for weights and data.
 
-    `token` goes as a bearer token to `url`'s own host over https only, never on a redirect.
+    The file is kept only when its `sha256` (or, for data published with one, its `md5`) is the
+    expected one; a failure of any kind leaves no file behind. https only (http for loopback
+    hosts), every redirect checked, bounded by DOWNLOAD_MIN_RATE over DOWNLOAD_STALL_S (and
+    GANZOO_DOWNLOAD_TIMEOUT when set), refused under GANZOO_OFFLINE. `what` names the file in
+    messages; `token` goes as a bearer token to `url`'s own host over https only, never on a redirect.
     """
     from tqdm.auto import tqdm
 
+    target = Path(target)
+    what = what or target.name
+    algorithm, expected = ("sha256", sha256) if sha256 else ("md5", md5)
+    if not expected:
+        raise ValueError("download needs the sha256 or md5 the file must have")
+    if not _allowed(url):
+        raise DownloadError(f"downloading {url} is refused: it is not https:// (http:// only for 127.0.0.1 or localhost)")
     if offline():
         raise DownloadError(
-            f"'{card.name}' needs {url}, but GANZOO_OFFLINE={os.environ['GANZOO_OFFLINE']} forbids downloads (cache: {target})"
+            f"{what} needs {url}, but GANZOO_OFFLINE={os.environ['GANZOO_OFFLINE']} forbids downloads (cache: {target})"
         )
     cap = total_timeout()
     started = time.monotonic()
@@ -285,13 +299,13 @@ def _download(url: str, target: Path, card: ModelCard, quiet: bool, token: str |
         request.add_unredirected_header("Authorization", f"Bearer {token}")
 
     def fetch(tmp: Path) -> None:
-        digest, received = hashlib.sha256(), 0
+        digest, received = hashlib.new(algorithm), 0
         window_start, window_bytes = started, 0  # the last DOWNLOAD_STALL_S seconds' bytes
         try:
             with opener.open(request, timeout=DOWNLOAD_STALL_S) as response, tmp.open("wb") as out:
                 declared = response.headers.get("Content-Length")
                 total = int(declared) if declared else None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=card.name, disable=quiet) as bar:
+                with tqdm(total=total, unit="B", unit_scale=True, desc=what, disable=quiet) as bar:
                     # read1: whatever has arrived, so a server that trickles bytes meets the rate check
                     for chunk in iter(lambda: response.read1(_CHUNK), b""):
                         now = time.monotonic()
@@ -321,15 +335,14 @@ def _download(url: str, target: Path, card: ModelCard, quiet: bool, token: str |
             raise DownloadError(f"downloading {url} failed: {reason}") from None
         if total is not None and received != total:
             raise DownloadError(f"downloading {url} failed: the body was cut short ({received} of {total} bytes)")
-        if digest.hexdigest() != card.sha256:
+        if digest.hexdigest() != expected:
             raise DownloadError(
-                f"{url} has sha256 {digest.hexdigest()}, but the card of '{card.name}' expects {card.sha256}; "
-                "nothing was kept"
+                f"{url} has {algorithm} {digest.hexdigest()}, but {what} expects {expected}; nothing was kept"
             )
 
     from .checkpoint import atomic_write
 
-    atomic_write(target, fetch)
+    return atomic_write(target, fetch)
 
 
 @contextlib.contextmanager
@@ -354,7 +367,7 @@ def weights_file(card: ModelCard, quiet: bool = False) -> Iterator[Path]:
         if card.weights.startswith(HUB) and (offline() or _true("HF_HUB_OFFLINE")):
             raise DownloadError(f"'{card.name}' needs {card.weights}, but GANZOO_OFFLINE or HF_HUB_OFFLINE forbids "
                                 f"downloads and the cache does not hold it ({path})")  # fmt: skip
-        _download(url, path, card, quiet, token)
+        download(url, path, sha256=card.sha256, what=f"the card of '{card.name}'", quiet=quiet, token=token)
     _verify(path, card, "the cached file is damaged; delete it to download it again")
     yield path
 

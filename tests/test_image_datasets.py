@@ -1,0 +1,179 @@
+"""The standard image datasets, read from tiny files this test writes in the official formats."""
+
+import gzip
+import hashlib
+import io
+import struct
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import torch
+
+import ganzoo
+from ganzoo.cli import main
+
+
+def idx(array: np.ndarray) -> bytes:
+    """The IDX format of MNIST's files: magic (0, 0, ubyte type 8, dimensions), big-endian sizes, bytes."""
+    return struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+
+
+def mnist_arrays(n: int = 12, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), (np.arange(n) % 10).astype(np.uint8)
+
+
+def write_mnist(root, folder="MNIST", split="train"):
+    images, labels = mnist_arrays()
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    prefix = "train" if split == "train" else "t10k"
+    (raw / f"{prefix}-images-idx3-ubyte").write_bytes(idx(images))
+    (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(idx(labels))
+    return images, labels
+
+
+def cifar_records(n: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(n) % 10).astype(np.uint8)[:, None]
+    return np.concatenate([labels, rng.integers(0, 256, (n, 3072), dtype=np.uint8)], axis=1).tobytes()
+
+
+def write_cifar(root):
+    folder = root / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}.bin").write_bytes(cifar_records(4, i))
+    (folder / "test_batch.bin").write_bytes(cifar_records(3, 0))
+    return folder
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_mnist_formats_are_read_with_their_labels(tmp_path, name):
+    images, labels = write_mnist(tmp_path, "MNIST" if name == "mnist" else "FashionMNIST")
+    data = ganzoo.create_dataset(name, root=str(tmp_path))
+    assert data.sample_shape == (1, 28, 28)
+    pixels, read_labels = data.tensors()
+    assert torch.equal(read_labels, torch.from_numpy(labels).long())
+    assert torch.allclose(pixels[:, 0], torch.from_numpy(images).float() / 127.5 - 1)
+    assert data.describe() == {"classes": 10}
+    resized = ganzoo.create_dataset(name, root=str(tmp_path), size=16)
+    assert resized.sample_shape == (1, 16, 16) and resized.tensors()[0].shape == (12, 1, 16, 16)
+    batch = next(data.batches(4, torch.device("cpu")))
+    assert batch.shape == (4, 1, 28, 28) and batch.min() >= -1 and batch.max() <= 1
+
+
+def test_cifar10_reads_the_binary_release_label_then_rgb_planes(tmp_path):
+    folder = write_cifar(tmp_path)
+    train = ganzoo.create_dataset("cifar10", root=str(tmp_path))
+    images, labels = train.tensors()
+    assert images.shape == (20, 3, 32, 32) and labels.tolist() == [i % 10 for i in range(4)] * 5
+    first = np.frombuffer((folder / "data_batch_1.bin").read_bytes()[:3073], dtype=np.uint8)
+    assert images[0, 0, 0, 0] == pytest.approx(first[1] / 127.5 - 1)  # red plane first
+    assert images[0, 1, 0, 0] == pytest.approx(first[1 + 1024] / 127.5 - 1)  # then green
+    assert images[0, 2, 31, 31] == pytest.approx(first[3072] / 127.5 - 1)  # blue ends the record
+    assert ganzoo.create_dataset("cifar10", root=str(tmp_path), split="test").tensors()[0].shape == (3, 3, 32, 32)
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [("mnist", "MNIST/raw/train-images-idx3-ubyte is missing"), ("cifar10", "cifar-10-batches-bin is missing")],
+)
+def test_missing_files_are_one_line_naming_the_folder_and_the_download_option(tmp_path, capsys, name, needle):
+    args = ["train", "--loss", "wgan", "--data", f"{name}:root={tmp_path},size=32", "--generator", "dcgan:width=8",
+            "--critic", "dcgan:width=8", "--steps", "1", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and "download=true" in err[0], err
+    assert not (tmp_path / "run").exists()  # said before the run starts
+
+
+def test_damaged_files_are_one_line(tmp_path):
+    folder = write_cifar(tmp_path)
+    (folder / "data_batch_3.bin").write_bytes(b"\x01" * 100)
+    with pytest.raises(ganzoo.UsageError, match="is not CIFAR-10's binary format"):
+        ganzoo.create_dataset("cifar10", root=str(tmp_path)).tensors()
+    write_mnist(tmp_path)
+    (tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08")
+    with pytest.raises(ganzoo.UsageError, match="damaged MNIST files"):
+        ganzoo.create_dataset("mnist", root=str(tmp_path)).tensors()
+
+
+def test_an_image_dataset_trains_a_dcgan(tmp_path):
+    write_cifar(tmp_path)
+    args = ["train", "--loss", "nonsaturating", "--data", f"cifar10:root={tmp_path},size=16", "--generator",
+            "dcgan:width=8", "--critic", "dcgan:width=8", "--batch-size", "8", "--steps", "2", "--quiet",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 0
+    assert ganzoo.load_generator(tmp_path / "run" / "generator.safetensors").sample(2).shape == (2, 3, 16, 16)
+
+
+# -- download=true, against a loopback server ---------------------------------------------------
+
+
+class _Files(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = self.server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    httpd.files = {}
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_mnist_downloads_checks_the_published_md5_and_unpacks(tmp_path, server, monkeypatch):
+    images, labels = mnist_arrays()
+    files = {"train-images-idx3-ubyte.gz": gzip.compress(idx(images)), "train-labels-idx1-ubyte.gz": gzip.compress(idx(labels))}
+    server.files = {f"/mnist/{name}": body for name, body in files.items()}
+    md5s = [(name, hashlib.md5(body).hexdigest()) for name, body in files.items()]
+    from ganzoo_plugins.mnist import MNIST
+
+    monkeypatch.setattr(MNIST, "mirror", lambda self: f"http://127.0.0.1:{server.server_port}/mnist/")
+    monkeypatch.setattr(MNIST, "resources", lambda self: md5s)
+    data = ganzoo.create_dataset("mnist", root=str(tmp_path), download=True)
+    assert torch.equal(data.tensors()[1], torch.from_numpy(labels).long())
+    assert sorted(p.name for p in (tmp_path / "MNIST" / "raw").iterdir()) == ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+
+    monkeypatch.setattr(MNIST, "resources", lambda self: [(name, "0" * 32) for name, _ in md5s])
+    with pytest.raises(ganzoo.DownloadError, match="has md5 .* expects 0{32}; nothing was kept"):
+        ganzoo.create_dataset("mnist", root=str(tmp_path / "other"), download=True).tensors()
+    assert not any(p.is_file() for p in (tmp_path / "other").rglob("*"))
+
+
+def test_cifar10_downloads_the_binary_archive_checked_before_unpacking(tmp_path, server, monkeypatch):
+    source = tmp_path / "source"
+    write_cifar(source)
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        tar.add(source / "cifar-10-batches-bin", arcname="cifar-10-batches-bin")
+    server.files["/cifar.tar.gz"] = packed.getvalue()
+    import ganzoo_plugins.cifar10 as cifar10
+
+    monkeypatch.setattr(cifar10, "URL", f"http://127.0.0.1:{server.server_port}/cifar.tar.gz")
+    monkeypatch.setattr(cifar10, "MD5", hashlib.md5(packed.getvalue()).hexdigest())
+    root = tmp_path / "root"
+    assert ganzoo.create_dataset("cifar10", root=str(root), download=True).tensors()[0].shape == (20, 3, 32, 32)
+    assert not (root / cifar10.ARCHIVE).exists()  # the archive goes once unpacked
+    monkeypatch.setattr(cifar10, "MD5", "f" * 32)
+    with pytest.raises(ganzoo.DownloadError, match="expects f{32}; nothing was kept"):
+        ganzoo.create_dataset("cifar10", root=str(tmp_path / "bad"), download=True).tensors()
+    assert not any((tmp_path / "bad").rglob("*.bin"))
