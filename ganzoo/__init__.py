@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "ganzoo.interfaces": [
-        "Loss", "Constraint", "Generator", "Critic", "Dataset", "Logger", "GaussianMixture", "InMemoryImages",
+        "Loss", "Constraint", "Generator", "Critic", "Dataset", "Logger", "GaussianMixture", "InMemoryImages", "ImageDataConfig",
         "Config", "NetworkConfig", "GeneratorConfig", "TrainDefaults", "Shard", "epoch_indices",
     ],
     "ganzoo.registry": [

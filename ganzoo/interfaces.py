@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from torch import Tensor, nn
 
 
@@ -238,6 +238,29 @@ class Dataset(_Plugin):
         return {}
 
 
+class ImageDataConfig(Config):
+    """Options every standard image dataset has; a plugin adds its `split` and checks."""
+
+    root: Path = Field("data", validate_default=True, description="folder that holds the dataset's files")
+    size: int = Field(0, ge=0, le=1024, description="image side after resizing; 0 keeps the dataset's own")
+    download: bool = Field(False, description="fetch the official files when missing (their published checksum checked)")
+
+    def files(self) -> list[Path]:
+        """The files the chosen split needs."""
+        return []
+
+    def by_hand(self) -> str:
+        """How a user puts the files in place without `download`, for the message below."""
+        return f"put the dataset's files in {self.root}"
+
+    @model_validator(mode="after")
+    def _present_or_downloaded(self):
+        missing = [path for path in self.files() if not path.is_file()]
+        if missing and not self.download:  # said before a run starts, not when it first draws data
+            raise ValueError(f"{missing[0]} is missing: {self.by_hand()}, or add the option download=true to fetch it")
+        return self
+
+
 class InMemoryImages(Dataset):
     """Images with their labels, decoded once into memory: the base of the standard image datasets.
 
@@ -247,6 +270,7 @@ class InMemoryImages(Dataset):
     [-1, 1], and serves each process its share of one permutation per epoch.
     """
 
+    Config: ClassVar[type[Config]] = ImageDataConfig
     channels: ClassVar[int]
     native_size: ClassVar[int]
 

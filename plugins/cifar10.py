@@ -4,7 +4,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import Tensor
 
 import ganzoo
@@ -23,21 +23,14 @@ class CIFAR10(ganzoo.InMemoryImages):
 
     channels, native_size = 3, 32
 
-    class Config(ganzoo.Config):
-        root: Path = Field(Path("data"), description=f"folder that holds {FOLDER}/ (the binary release)")
+    class Config(ganzoo.ImageDataConfig):
         split: Literal["train", "test"] = Field("train", description="the official train or test split")
-        size: int = Field(0, ge=0, le=1024, description="image side after resizing; 0 keeps 32")
-        download: bool = Field(False, description="fetch the binary release when missing (md5-checked)")
 
         def files(self) -> list[Path]:
             return [Path(self.root) / FOLDER / name for name in FILES[self.split]]
 
-        @model_validator(mode="after")
-        def _present_or_downloaded(self):
-            if not self.download and not all(path.is_file() for path in self.files()):
-                raise ValueError(f"{Path(self.root) / FOLDER} is missing CIFAR-10's binary files: unpack {ARCHIVE} "
-                                 f"in {self.root}, or add the option download=true to fetch it")  # fmt: skip
-            return self
+        def by_hand(self) -> str:
+            return f"unpack CIFAR-10's binary release, {ARCHIVE}, in {self.root}"
 
     def load(self) -> tuple[Tensor, Tensor]:
         paths = self.config.files()

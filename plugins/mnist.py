@@ -3,7 +3,7 @@ import shutil
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from torch import Tensor
 
 import ganzoo
@@ -14,25 +14,17 @@ class MNIST(ganzoo.InMemoryImages):
 
     channels, native_size = 1, 28
 
-    class Config(ganzoo.Config):
+    class Config(ganzoo.ImageDataConfig):
         folder: ClassVar[str] = "MNIST"  # torchvision's layout: ROOT/MNIST/raw/<the official IDX files>
-        root: Path = Field(Path("data"), description="folder that holds MNIST/raw/ (torchvision's layout)")
         split: Literal["train", "test"] = Field("train", description="the official train or test split")
-        size: int = Field(0, ge=0, le=1024, description="image side after resizing; 0 keeps 28")
-        download: bool = Field(False, description="fetch the official files when missing (md5-checked)")
 
         def files(self) -> list[Path]:
             prefix = "train" if self.split == "train" else "t10k"
             raw = Path(self.root) / self.folder / "raw"
             return [raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"]
 
-        @model_validator(mode="after")
-        def _present_or_downloaded(self):
-            missing = [path for path in self.files() if not path.is_file()]
-            if missing and not self.download:  # said before a run starts, not when it first draws data
-                raise ValueError(f"{missing[0]} is missing: put the official {self.folder} files in "
-                                 f"{missing[0].parent}, or add the option download=true to fetch them")  # fmt: skip
-            return self
+        def by_hand(self) -> str:
+            return f"put the official {self.folder} files (unpacked) in {self.files()[0].parent}"
 
     def load(self) -> tuple[Tensor, Tensor]:
         # torchvision's IDX readers, called on the raw files: its dataset class would torch.load
@@ -84,7 +76,6 @@ class FashionMNIST(MNIST):
 
     class Config(MNIST.Config):
         folder: ClassVar[str] = "FashionMNIST"
-        root: Path = Field(Path("data"), description="folder that holds FashionMNIST/raw/ (torchvision's layout)")
 
     def resources(self) -> list[tuple[str, str]]:
         from torchvision.datasets import FashionMNIST as Official

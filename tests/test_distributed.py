@@ -338,12 +338,22 @@ def test_a_killed_worker_is_restarted_and_the_run_finishes(tmp_path):
     assert ganzoo.load_generator(run / "generator.safetensors").sample(2).isfinite().all()
 
 
-def test_ctrl_c_stops_every_process_with_a_whole_checkpoint(tmp_path):
+@contextlib.contextmanager
+def two_workers_training(tmp_path: Path):
+    """`ganzoo train --nproc-per-node 2` of a long run, yielded (launcher, run folder) once it
+    wrote its first checkpoint and both workers are up."""
     run = tmp_path / "run"
     args = ganzoo_cli("train", "--loss", "minimax", *TINY_FLAGS, *QUIET, "--steps", "100000", "--checkpoint-every",
                       "200", "--out", str(run), "--nproc-per-node", "2")  # fmt: skip
     with started(args, tmp_path) as launcher:
         wait_for(lambda: list((run / "checkpoints").glob("step-*.safetensors")), launcher, "the first checkpoint")
+        if Path("/proc/self/stat").exists():
+            wait_for(lambda: len(worker_pids(launcher.pid)) == 2, launcher, "both workers")
+        yield launcher, run
+
+
+def test_ctrl_c_stops_every_process_with_a_whole_checkpoint(tmp_path):
+    with two_workers_training(tmp_path) as (launcher, run):
         os.killpg(launcher.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
         _, err = launcher.communicate(timeout=LIMIT_S)
     assert launcher.returncode == 130, err[-3000:]
@@ -357,12 +367,7 @@ def test_ctrl_c_stops_every_process_with_a_whole_checkpoint(tmp_path):
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
 def test_workers_stop_with_a_whole_checkpoint_when_their_launcher_is_killed(tmp_path):
-    run = tmp_path / "run"
-    args = ganzoo_cli("train", "--loss", "minimax", *TINY_FLAGS, *QUIET, "--steps", "100000", "--checkpoint-every",
-                      "200", "--out", str(run), "--nproc-per-node", "2")  # fmt: skip
-    with started(args, tmp_path) as launcher:
-        wait_for(lambda: list((run / "checkpoints").glob("step-*.safetensors")), launcher, "the first checkpoint")
-        wait_for(lambda: len(worker_pids(launcher.pid)) == 2, launcher, "both workers")
+    with two_workers_training(tmp_path) as (launcher, run):
         workers = list(worker_pids(launcher.pid).values())
         os.kill(launcher.pid, signal.SIGKILL)  # the launcher alone: its workers are orphans now
         deadline = time.monotonic() + LIMIT_S
@@ -377,12 +382,7 @@ def test_workers_stop_with_a_whole_checkpoint_when_their_launcher_is_killed(tmp_
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
 def test_a_killed_rank_is_one_line_naming_the_cause(tmp_path):
     """The survivor's transport error (gloo's 'Connection closed by peer ...') is not the story."""
-    run = tmp_path / "run"
-    args = ganzoo_cli("train", "--loss", "minimax", *TINY_FLAGS, *QUIET, "--steps", "100000", "--checkpoint-every",
-                      "200", "--out", str(run), "--nproc-per-node", "2")  # fmt: skip
-    with started(args, tmp_path) as launcher:
-        wait_for(lambda: list((run / "checkpoints").glob("step-*.safetensors")), launcher, "the first checkpoint")
-        wait_for(lambda: len(worker_pids(launcher.pid)) == 2, launcher, "both workers")
+    with two_workers_training(tmp_path) as (launcher, _):
         os.kill(worker_pids(launcher.pid)[1], signal.SIGKILL)
         _, err = launcher.communicate(timeout=LIMIT_S)
     assert launcher.returncode == 1

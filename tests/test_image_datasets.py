@@ -6,7 +6,7 @@ import io
 import struct
 import tarfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -80,7 +80,7 @@ def test_cifar10_reads_the_binary_release_label_then_rgb_planes(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "needle"),
-    [("mnist", "MNIST/raw/train-images-idx3-ubyte is missing"), ("cifar10", "cifar-10-batches-bin is missing")],
+    [("mnist", "MNIST/raw/train-images-idx3-ubyte is missing"), ("cifar10", "data_batch_1.bin is missing: unpack")],
 )
 def test_missing_files_are_one_line_naming_the_folder_and_the_download_option(tmp_path, capsys, name, needle):
     args = ["train", "--loss", "wgan", "--data", f"{name}:root={tmp_path},size=32", "--generator", "dcgan:width=8",
@@ -114,26 +114,14 @@ def test_an_image_dataset_trains_a_dcgan(tmp_path):
 # -- download=true, against a loopback server ---------------------------------------------------
 
 
-class _Files(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = self.server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def server(monkeypatch):
+    """test_zoo's loopback file server: server.routes maps a path to (body, its Content-Length)."""
+    from test_zoo import _Files
+
     monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    httpd.files = {}
+    httpd.routes = {}
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield httpd
     httpd.shutdown()
@@ -143,7 +131,7 @@ def server(monkeypatch):
 def test_mnist_downloads_checks_the_published_md5_and_unpacks(tmp_path, server, monkeypatch):
     images, labels = mnist_arrays()
     files = {"train-images-idx3-ubyte.gz": gzip.compress(idx(images)), "train-labels-idx1-ubyte.gz": gzip.compress(idx(labels))}
-    server.files = {f"/mnist/{name}": body for name, body in files.items()}
+    server.routes = {f"/mnist/{name}": (body, len(body)) for name, body in files.items()}
     md5s = [(name, hashlib.md5(body).hexdigest()) for name, body in files.items()]
     from ganzoo_plugins.mnist import MNIST
 
@@ -165,7 +153,7 @@ def test_cifar10_downloads_the_binary_archive_checked_before_unpacking(tmp_path,
     packed = io.BytesIO()
     with tarfile.open(fileobj=packed, mode="w:gz") as tar:
         tar.add(source / "cifar-10-batches-bin", arcname="cifar-10-batches-bin")
-    server.files["/cifar.tar.gz"] = packed.getvalue()
+    server.routes["/cifar.tar.gz"] = (packed.getvalue(), len(packed.getvalue()))
     import ganzoo_plugins.cifar10 as cifar10
 
     monkeypatch.setattr(cifar10, "URL", f"http://127.0.0.1:{server.server_port}/cifar.tar.gz")
