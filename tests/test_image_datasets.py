@@ -165,3 +165,38 @@ def test_cifar10_downloads_the_binary_archive_checked_before_unpacking(tmp_path,
     with pytest.raises(ganzoo.DownloadError, match="expects f{32}; nothing was kept"):
         ganzoo.create_dataset("cifar10", root=str(tmp_path / "bad"), download=True).tensors()
     assert not any((tmp_path / "bad").rglob("*.bin"))
+
+
+def write_celeba(root, n: int = 6):
+    """A CelebA-like folder: aligned 178x218 JPEGs, the attribute list (-1/1) and the partition list."""
+    from PIL import Image
+
+    folder = root / "celeba"
+    (folder / "img_align_celeba").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        name = f"{i + 1:06d}.jpg"
+        Image.fromarray(rng.integers(0, 256, (218, 178, 3), dtype=np.uint8)).save(folder / "img_align_celeba" / name)
+        rows.append(f"{name} {' '.join('1' if (i >> b) & 1 else '-1' for b in range(3))}")
+    (folder / "list_attr_celeba.txt").write_text(f"{n}\nMale Smiling Young\n" + "\n".join(rows) + "\n")
+    (folder / "list_eval_partition.txt").write_text("".join(f"{i + 1:06d}.jpg {0 if i < 4 else 2}\n" for i in range(n)))
+
+
+def test_celeba_reads_faces_splits_and_an_attribute_as_the_label(tmp_path):
+    write_celeba(tmp_path)
+    train = ganzoo.create_dataset("celeba", root=str(tmp_path), size=32, attribute="Male")
+    images, labels = train.tensors()
+    assert images.shape == (4, 3, 32, 32) and labels.tolist() == [0, 1, 0, 1]  # files 1-4, bit 0
+    assert train.describe() == {"classes": 2}
+    test = ganzoo.create_dataset("celeba", root=str(tmp_path), split="test", size=16, attribute="Smiling")
+    assert test.tensors()[1].tolist() == [0, 0] and test.sample_shape == (3, 16, 16)  # files 5-6, bit 1
+    with pytest.raises(ganzoo.UsageError, match="CelebA has no attribute 'Bald'; it has Male, Smiling, Young"):
+        ganzoo.create_dataset("celeba", root=str(tmp_path), attribute="Bald").tensors()
+
+
+def test_celeba_says_how_to_get_it(tmp_path):
+    with pytest.raises(ganzoo.ConfigError, match="list_attr_celeba.txt is missing: unzip img_align_celeba.zip"):
+        ganzoo.create_dataset("celeba", root=str(tmp_path))
+    with pytest.raises(ganzoo.ConfigError, match="Google Drive, which ganzoo does not script"):
+        ganzoo.create_dataset("celeba", root=str(tmp_path), download=True)
