@@ -200,3 +200,36 @@ def test_celeba_says_how_to_get_it(tmp_path):
         ganzoo.create_dataset("celeba", root=str(tmp_path))
     with pytest.raises(ganzoo.ConfigError, match="Google Drive, which ganzoo does not script"):
         ganzoo.create_dataset("celeba", root=str(tmp_path), download=True)
+
+
+def write_lsun(root, counts={"bedroom": 5, "church_outdoor": 3}):
+    """LSUN's layout: ROOT/CATEGORY_train_lmdb/ holding an LMDB of webp images under hex keys."""
+    lmdb = pytest.importorskip("lmdb")
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for category, n in counts.items():
+        with lmdb.open(str(root / f"{category}_train_lmdb"), map_size=1 << 24) as env, env.begin(write=True) as txn:
+            for i in range(n):
+                out = io.BytesIO()
+                Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(out, format="WEBP")
+                txn.put(hashlib.sha1(f"{category}{i}".encode()).hexdigest().encode(), out.getvalue())
+
+
+def test_lsun_streams_the_official_lmdb_of_each_category_with_its_label(tmp_path):
+    write_lsun(tmp_path)
+    data = ganzoo.create_dataset("lsun", root=str(tmp_path), categories="bedroom+church_outdoor", size=16)
+    assert data.sample_shape == (3, 16, 16) and data.describe() == {"classes": 2}
+    assert sorted(data.labels().tolist()) == [0] * 5 + [1] * 3
+    batch = next(data.batches(4, torch.device("cpu")))
+    assert batch.shape == (4, 3, 16, 16) and batch.min() >= -1 and batch.max() <= 1
+    args = ["train", "--loss", "nonsaturating", "--data", f"lsun:root={tmp_path},size=16", "--generator",
+            "dcgan:width=8", "--critic", "dcgan:width=8", "--batch-size", "4", "--steps", "2", "--quiet",
+            "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 0
+
+
+def test_lsun_missing_categories_are_one_line(tmp_path):
+    write_lsun(tmp_path, {"bedroom": 2})
+    with pytest.raises(ganzoo.ConfigError, match="tower_train_lmdb/data.mdb is missing: unzip the official train LMDB"):
+        ganzoo.create_dataset("lsun", root=str(tmp_path), categories=["bedroom", "tower"])
