@@ -29,6 +29,7 @@ _PUBLIC = {
     "ganzoo.checkpoint": ["load_generator", "save_generator"],
     "ganzoo.zoo": ["list_pretrained", "load_pretrained", "ModelCard", "download", "DownloadError"],
     "ganzoo.metrics": ["digits_split"],
+    "ganzoo.evaluation": ["evaluate"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_WHERE) + ["__version__"]

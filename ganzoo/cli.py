@@ -312,20 +312,29 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 @_spec_option("--data", "Dataset to score against, e.g. digits:size=16 [default: the one it was trained on].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated and real samples.")
 @click.option("--device", default="cpu", show_default=True)
+@click.option(
+    "--metrics", "wanted", metavar="fid,kid,is,pr",
+    help="Image metrics through torch-fidelity's Inception (weights fetched once, sha256-checked) "
+    "instead of the data's own scores.",
+)  # fmt: skip
+@click.option("--n", "count", type=click.IntRange(2, 10**6), default=10_000, show_default=True,
+              help="Generated and real images for --metrics (papers use 50,000).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(name_or_file: str, data: str | None, seed: int, device: str, as_json: bool) -> None:
-    """Score a pretrained generator (by name) or an exported .safetensors file.
+def evaluate(name_or_file: str, data: str | None, seed: int, device: str, wanted: str | None, count: int, as_json: bool) -> None:
+    """Score a pretrained generator (by name), a card folder or an exported .safetensors file.
 
     2-D mixtures: modes captured, % high quality and reverse KL, KL(generated || uniform) of
     the mode histogram, on 2,500 samples (the PacGAN/VEEGAN protocol, the direction of PacGAN's table) and exact W1 on 2,000. Digits: classes covered, KL, mean
-    classifier confidence and Frechet distance of classifier features.
+    classifier confidence and Frechet distance of classifier features. Images, with --metrics:
+    FID, KID, Inception Score and precision/recall computed by torch-fidelity; the real data's
+    features are computed once per data, --n and --seed, and reused.
     """
     from .evaluation import evaluate as score
     from .evaluation import metric_rows, recorded_data, to_json
 
     generator = load_any_generator(name_or_file, device)
     data = data or recorded_data(name_or_file)
-    metrics = score(generator, data, seed=seed)
+    metrics = score(generator, data, seed=seed, metrics=wanted.split(",") if wanted else None, n=count, quiet=as_json)
     if as_json:
         click.echo(to_json({"model": name_or_file, "data": data, "seed": seed, "metrics": metrics}))
         return

@@ -1,0 +1,160 @@
+"""FID, KID, Inception Score and precision/recall of image generators, computed by torch-fidelity.
+
+torch-fidelity's Inception matches the reference TensorFlow networks to float precision, so
+its numbers sit beside a paper's; ganzoo writes the glue only: the weights through its own
+bounded, sha256-checked downloader (handed to torch-fidelity as a local file), generated images
+fed straight from the generator in batches (no PNG round trip), and the real data's features
+computed once per (dataset spec, sample count, seed, extractor) and kept in the cache folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .config import PluginSpec
+from .errors import CheckpointError, UsageError
+
+#: torch-fidelity's Inception-v3 weights (the TF FID network, converted) and their sha256
+INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+EXTRACTOR = "inception-v3-compat"
+METRICS = ("fid", "kid", "is", "pr")
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """Maps uint8 images (B, 3, H, W) to (pool features (B, dims), logits (B, K))."""
+
+    features: Callable[[Tensor], tuple[Tensor, Tensor]]
+    dims: int
+
+
+def inception_weights(quiet: bool = False) -> Path:
+    """The Inception weights in the cache, downloaded on first use; sha256 checked every time."""
+    from .zoo import cache_dir, download, file_sha256
+
+    path = cache_dir() / f"weights-inception-2015-12-05-{INCEPTION_SHA256[:8]}.pth"
+    if not path.is_file():
+        return download(INCEPTION_URL, path, sha256=INCEPTION_SHA256, what="the Inception weights of FID", quiet=quiet)
+    if file_sha256(path) != INCEPTION_SHA256:
+        raise CheckpointError(f"{path} is not the Inception file (sha256 differs); delete it to download it again")
+    return path
+
+
+def inception(device: torch.device, quiet: bool = False) -> Extractor:
+    """torch-fidelity's Inception-v3 on `device`: 2048 pool features and the 1008 unbiased logits."""
+    from torch_fidelity import FeatureExtractorInceptionV3
+
+    network = FeatureExtractorInceptionV3(
+        EXTRACTOR, ["2048", "logits_unbiased"], feature_extractor_weights_path=str(inception_weights(quiet))
+    )
+    network = network.to(device).eval()
+    return Extractor(lambda images: tuple(network(images.to(device))), dims=2048)
+
+
+def as_uint8_rgb(images: Tensor) -> Tensor:
+    """Images in [-1, 1] as torch-fidelity reads them: uint8, three channels."""
+    pixels = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
+
+
+def features(batches: Iterator[Tensor], n: int, extractor: Extractor, what: str, quiet: bool) -> tuple[Tensor, Tensor]:
+    """The features and logits of the first n images the batches hold, in float64 on the CPU."""
+    from tqdm.auto import tqdm
+
+    pools, logits, seen = [], [], 0
+    with torch.no_grad(), tqdm(total=n, desc=what, unit="image", disable=quiet) as bar:
+        while seen < n:
+            images = next(batches)[: n - seen]
+            pool, logit = extractor.features(as_uint8_rgb(images))
+            pools.append(pool.double().cpu())
+            logits.append(logit.double().cpu())
+            seen += len(images)
+            bar.update(len(images))
+    return torch.cat(pools), torch.cat(logits)
+
+
+def generated(generator: torch.nn.Module, batch_size: int, seed: int) -> Iterator[Tensor]:
+    """Batches from the generator itself (eval mode, no gradients), from latents fixed by the seed."""
+    rng = torch.Generator(device=generator.device).manual_seed(seed)
+    while True:
+        yield generator.sample(batch_size, generator=rng)
+
+
+def real_features(
+    data: PluginSpec, dataset: Any, n: int, seed: int, extractor: Extractor, batch_size: int, quiet: bool
+) -> tuple[Tensor, Tensor]:
+    """The real data's features, computed once per (data spec, n, seed, extractor) and cached."""
+    from safetensors.torch import load_file
+
+    from .checkpoint import save_tensors
+    from .zoo import cache_dir
+
+    spec = {"data": str(data), "n": n, "seed": seed, "extractor": EXTRACTOR, "weights": INCEPTION_SHA256}
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_dir() / "real-features" / f"{data.name.replace('/', '_')}-{n}-{key}.safetensors"
+    if path.is_file():
+        print(f"ganzoo: reusing the real data's features from {path}", file=sys.stderr)
+        saved = load_file(path)
+        return saved["features"], saved["logits"]
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream stays as it was
+        torch.manual_seed(seed)
+        found = features(dataset.batches(min(batch_size, n), torch.device("cpu")), n, extractor, f"real {data.name}", quiet)
+    save_tensors(path, {"features": found[0], "logits": found[1]}, {"format": "ganzoo.real-features", **spec})
+    return found
+
+
+def metrics_from_features(fake: Tensor, real: Tensor, fake_logits: Tensor, wanted: list[str], **options: Any) -> dict[str, float]:
+    """torch-fidelity's metrics of generated against real features (and the generated logits, for IS).
+
+    `options` reach torch-fidelity (kid_subsets, kid_subset_size, isc_splits, prc_neighborhood).
+    """
+    from torch_fidelity import metric_fid, metric_isc, metric_kid, metric_prc
+
+    options = {"verbose": False, "kid_subset_size": min(1000, len(fake), len(real)), **options}
+    out: dict[str, float] = {}
+    if "fid" in wanted:
+        check_fid_samples(min(len(fake), len(real)), fake.shape[1])
+        stats = metric_fid.fid_features_to_statistics(fake), metric_fid.fid_features_to_statistics(real)
+        out["fid"] = float(metric_fid.fid_statistics_to_metric(*stats, False)["frechet_inception_distance"])
+    if "kid" in wanted:
+        kid = metric_kid.kid_features_to_metric(fake, real, **options)
+        out.update(kid=kid["kernel_inception_distance_mean"], kid_std=kid["kernel_inception_distance_std"])
+    if "is" in wanted:
+        isc = metric_isc.isc_features_to_metric(fake_logits, splits=options.get("isc_splits", 10))
+        out.update(inception_score=isc["inception_score_mean"], inception_score_std=isc["inception_score_std"])
+    if "pr" in wanted:
+        prc = metric_prc.prc_features_to_metric(fake, real, **options)
+        out.update(precision=prc["precision"], recall=prc["recall"])
+    return {k: float(v) for k, v in out.items()}
+
+
+def check_fid_samples(n: int, dims: int) -> None:
+    if n <= dims:
+        raise UsageError(f"FID needs more samples than the {dims} feature dimensions to estimate a covariance; "
+                         f"--n {n} is too few")  # fmt: skip
+
+
+def image_metrics(
+    generator: torch.nn.Module, data: PluginSpec, dataset: Any, wanted: list[str], n: int, seed: int = 0,
+    batch_size: int = 100, quiet: bool = False, extractor: Extractor | None = None,
+) -> dict[str, float]:
+    """FID, KID, IS and precision/recall (those `wanted`) of n generated images against n real ones."""
+    unknown = sorted(set(wanted) - set(METRICS))
+    if unknown:
+        raise UsageError(f"unknown metric {unknown[0]!r}; image metrics are {', '.join(METRICS)}")
+    extractor = extractor or inception(generator.device, quiet)
+    if "fid" in wanted:
+        check_fid_samples(n, extractor.dims)  # before any image is drawn or cached
+    real, _ = real_features(data, dataset, n, seed, extractor, batch_size, quiet)
+    fake, logits = features(generated(generator, batch_size, seed), n, extractor, "generated", quiet)
+    return metrics_from_features(fake, real, logits, wanted)

@@ -1,0 +1,163 @@
+"""FID, KID, IS and precision/recall through torch-fidelity, checked against independent numpy/scipy
+computations on known features; the glue (feeding a generator, the real-feature cache, the
+weights download) with a small stand-in extractor, since the Inception weights are not fetched here."""
+
+import hashlib
+import threading
+from http.server import ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+import ganzoo
+from ganzoo import image_metrics
+from ganzoo.cli import main
+from test_image_datasets import write_cifar
+
+
+def gaussian(n, mean, scale, seed):
+    rng = np.random.default_rng(seed)
+    return torch.from_numpy(mean + rng.standard_normal((n, len(mean))) @ scale)
+
+
+def test_fid_is_the_frechet_distance_of_the_two_gaussian_fits():
+    fake, real = gaussian(20000, np.zeros(4), np.eye(4), 0), gaussian(20000, np.ones(4), np.diag([1, 2, 0.5, 1]), 1)
+    got = image_metrics.metrics_from_features(fake, real, torch.zeros(20000, 3), ["fid"])["fid"]
+    m1, m2 = fake.numpy().mean(0), real.numpy().mean(0)
+    s1, s2 = np.cov(fake.numpy(), rowvar=False), np.cov(real.numpy(), rowvar=False)
+    expected = np.sum((m1 - m2) ** 2) + np.trace(s1 + s2 - 2 * scipy.linalg.sqrtm(s1 @ s2).real)
+    assert got == pytest.approx(expected, rel=1e-6)
+    # and close to the closed form of the true Gaussians: |1|^2 * 4 + tr(I + S - 2 S^(1/2))
+    truth = 4 + np.trace(np.eye(4) + np.diag([1, 4, 0.25, 1]) - 2 * np.diag([1, 2, 0.5, 1]))
+    assert got == pytest.approx(truth, abs=0.15)
+
+
+def test_kid_is_the_unbiased_mmd_of_the_cubic_kernel():
+    fake, real = gaussian(200, np.zeros(5), np.eye(5), 2), gaussian(200, np.full(5, 0.5), np.eye(5), 3)
+    got = image_metrics.metrics_from_features(fake, real, torch.zeros(200, 3), ["kid"], kid_subsets=1, kid_subset_size=200)
+    x, y = fake.numpy(), real.numpy()
+    kernel = lambda a, b: (a @ b.T / a.shape[1] + 1) ** 3  # noqa: E731
+    kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
+    m = len(x)
+    expected = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
+    assert got["kid"] == pytest.approx(expected, rel=1e-6) and got["kid_std"] == 0
+
+
+def test_inception_score_of_known_class_probabilities():
+    # half the samples surely class 0, half surely class 1: p(y) uniform over 2, each KL is log 2, IS = 2
+    logits = torch.full((100, 10), -50.0, dtype=torch.float64)
+    logits[:50, 0] = logits[50:, 1] = 50.0
+    got = image_metrics.metrics_from_features(torch.zeros(100, 2), torch.zeros(100, 2), logits, ["is"], isc_splits=1)
+    assert got["inception_score"] == pytest.approx(2.0, rel=1e-6)
+    uniform = image_metrics.metrics_from_features(torch.zeros(100, 2), torch.zeros(100, 2), torch.zeros(100, 10, dtype=torch.float64), ["is"], isc_splits=1)
+    assert uniform["inception_score"] == pytest.approx(1.0)  # nothing recognised: the lowest score
+
+
+def test_precision_and_recall_on_point_sets_whose_answer_is_known():
+    real = gaussian(300, np.zeros(2), np.eye(2), 4)
+    same = image_metrics.metrics_from_features(real.clone(), real, torch.zeros(300, 3), ["pr"])
+    assert same["precision"] == same["recall"] == 1.0
+    far = image_metrics.metrics_from_features(real + 100, real, torch.zeros(300, 3), ["pr"])
+    assert far["precision"] == far["recall"] == 0.0
+    two = torch.cat([real[:150], real[150:] + 100])  # real data in two far clusters; fakes cover one
+    got = image_metrics.metrics_from_features(torch.cat([real[:150], real[:150]]), two, torch.zeros(300, 3), ["pr"])
+    assert got["precision"] == 1.0 and got["recall"] == 0.5
+
+
+# -- the glue, with a stand-in extractor ------------------------------------------------------------
+
+
+def channel_statistics(images: torch.Tensor):
+    """A fixed, known map from uint8 images to 6 'features' (channel means and stds) and 10 'logits'."""
+    x = images.double() / 255
+    pool = torch.cat([x.mean((2, 3)), x.std((2, 3))], 1)
+    return pool, pool @ torch.linspace(-1, 1, 60, dtype=torch.float64).reshape(6, 10)
+
+
+stand_in = image_metrics.Extractor(channel_statistics, dims=6)
+
+
+@pytest.fixture
+def cifar(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(image_metrics, "inception", lambda device, quiet=False: stand_in)
+    write_cifar(tmp_path)
+    return f"cifar10:root={tmp_path},size=16"
+
+
+def test_evaluate_feeds_the_generator_and_caches_the_real_features(cifar, tmp_path, capsys):
+    generator = ganzoo.create_generator("dcgan", sample_shape=(3, 16, 16), width=8).eval()
+    first = ganzoo.evaluate(generator, cifar, metrics=["fid", "kid", "is", "pr"], n=20)
+    assert set(first) == {"fid", "kid", "kid_std", "inception_score", "inception_score_std", "precision", "recall"}
+    assert "reusing" not in capsys.readouterr().err
+    (cached,) = (tmp_path / "cache" / "real-features").iterdir()
+    assert ganzoo.evaluate(generator, cifar, metrics=["fid", "kid", "is", "pr"], n=20) == first  # same numbers
+    assert f"reusing the real data's features from {cached}" in capsys.readouterr().err
+    ganzoo.evaluate(generator, cifar, metrics=["fid"], n=10)  # another n: other features
+    assert len(list((tmp_path / "cache" / "real-features").iterdir())) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--metrics", "fid", "--n", "5"], "FID needs more samples than the 6 feature dimensions"),
+        (["--metrics", "fid,sharpness"], "unknown metric 'sharpness'; image metrics are fid, kid, is, pr"),
+        (["--metrics", "fid", "--data", "cifar10:root=ROOT,size=32"], "but dataset 'cifar10:root="),
+    ],
+)
+def test_bad_image_metric_requests_are_one_line(cifar, tmp_path, capsys, args, needle):
+    generator = ganzoo.create_generator("dcgan", sample_shape=(3, 16, 16), width=8)
+    path = ganzoo.save_generator(generator, tmp_path / "g.safetensors", "dcgan")
+    args = [a.replace("ROOT", str(tmp_path)) for a in args]
+    if "--data" not in args:
+        args += ["--data", cifar]
+    assert main(["evaluate", str(path), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "cache" / "real-features").exists()  # refused before any image was drawn
+
+
+def test_the_cli_prints_the_image_metrics(cifar, tmp_path, capsys):
+    generator = ganzoo.create_generator("dcgan", sample_shape=(3, 16, 16), width=8)
+    path = ganzoo.save_generator(generator, tmp_path / "g.safetensors", "dcgan")
+    assert main(["evaluate", str(path), "--data", cifar, "--metrics", "fid,kid,is,pr", "--n", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "FID (torch-fidelity)" in out and "Inception Score" in out and "precision" in out
+
+
+# -- the Inception weights, from a loopback server ----------------------------------------------------
+
+
+def test_the_inception_weights_are_downloaded_once_and_checked_by_sha256(tmp_path, monkeypatch):
+    from test_zoo import _Files
+
+    weights = b"not really Inception, but any bytes with a known sha256"
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    httpd.routes = {"/inception.pth": (weights, len(weights))}
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+        monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
+        monkeypatch.setattr(image_metrics, "INCEPTION_URL", f"http://127.0.0.1:{httpd.server_port}/inception.pth")
+        monkeypatch.setattr(image_metrics, "INCEPTION_SHA256", hashlib.sha256(weights).hexdigest())
+        path = image_metrics.inception_weights(quiet=True)
+        assert path.read_bytes() == weights
+        httpd.routes.clear()
+        assert image_metrics.inception_weights(quiet=True) == path  # cached: no request
+        path.write_bytes(b"tampered")
+        with pytest.raises(ganzoo.CheckpointError, match="is not the Inception file"):
+            image_metrics.inception_weights(quiet=True)
+        path.unlink()
+        monkeypatch.setattr(image_metrics, "INCEPTION_SHA256", "0" * 64)
+        httpd.routes["/inception.pth"] = (weights, len(weights))
+        with pytest.raises(ganzoo.DownloadError, match="expects 0{64}; nothing was kept"):
+            image_metrics.inception_weights(quiet=True)
+        assert not path.exists()
+        monkeypatch.setenv("GANZOO_OFFLINE", "1")
+        with pytest.raises(ganzoo.DownloadError, match="GANZOO_OFFLINE=1 forbids downloads"):
+            image_metrics.inception_weights(quiet=True)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
