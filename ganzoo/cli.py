@@ -158,6 +158,10 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
 )  # fmt: skip
 @click.option("--seed", type=int, help="Random seed [default: 0].")
 @click.option("--log-every", type=int, help="Steps between metric records [default: 50].")
+@click.option("--eval-every", type=int, help="Steps between image metrics (FID...) in metrics.jsonl [default: none].")
+@click.option("--eval-metrics", metavar="fid,kid,is,pr", callback=lambda ctx, param, v: v.split(",") if v else None,
+              help="Image metrics during training [default: fid].")  # fmt: skip
+@click.option("--eval-n", type=int, help="Images per evaluation during training [default: 5000].")
 @click.option("--sample-every", type=int, help="Steps between sample pictures [default: 500].")
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints [default: 1000].")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/LOSS-DATA-TIME].")

@@ -114,6 +114,9 @@ class TrainConfig(BaseModel):
     world_size: int | None = Field(None, gt=0, description="processes that shared the run: recorded by the loop")
 
     log_every: int = Field(50, gt=0)
+    eval_every: int | None = Field(None, gt=0, description="steps between image metrics during training (off: None)")
+    eval_metrics: list[Literal["fid", "kid", "is", "pr"]] = Field(["fid"], min_length=1, description="image metrics during training")
+    eval_n: int = Field(5000, gt=1, le=10**6, description="generated and real images per evaluation during training")
     sample_every: int = Field(500, gt=0)
     checkpoint_every: int = Field(1000, gt=0)
     keep_checkpoints: int = Field(3, gt=0)

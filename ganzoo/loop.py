@@ -87,6 +87,8 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
     for i, spec in enumerate(cfg.loggers):
         plugins[f"logger.{i}"] = configured("logger", spec)
     sample_shape = tuple(plugins["data"].build().sample_shape)
+    if cfg.eval_every and len(sample_shape) != 3:
+        raise ConfigError(f"--eval-every measures image metrics; '{cfg.data.name}' is not image data")
     for role in ("generator", "critic"):
         plugins[role] = configured(role, getattr(cfg, role), sample_shape=sample_shape)
     loss_cls = plugins["loss"].cls
@@ -274,6 +276,7 @@ class Trainer:
         self.local_batchnorm = world.size > 1 and not cfg.sync_batchnorm
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         self.threads = choose_threads(cfg, self.generator, self.critic)
+        self.extractor = None  # the image metrics' network, built at the first evaluation
         world.broadcast_module(self.generator)
         world.broadcast_module(self.critic)
         if len(plan_.sample_shape) == 3:  # convolutions run faster channels-last, on the CPU too (20% here)
@@ -513,7 +516,8 @@ class Trainer:
             interval_start, interval_steps = time.perf_counter(), 0
             while self.step < cfg.steps and not stopping:
                 progress = self.step / cfg.steps
-                log = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
+                evaluate = bool(cfg.eval_every) and ((self.step + 1) % cfg.eval_every == 0 or self.step + 1 == cfg.steps)
+                log = evaluate or (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
                 for _ in range(critic_steps(self.step, cfg)):
                     critic_loss, critic_norm = self.critic_step(stream, progress, log)
                 generator_loss, generator_norm = self.generator_step(progress, log)
@@ -533,6 +537,9 @@ class Trainer:
                 if log:
                     now = time.perf_counter()
                     last = self.record(values, critic_norm, generator_norm, (now - interval_start) / interval_steps)
+                    if evaluate:
+                        last.update(self.image_scores())
+                        now = time.perf_counter()  # the evaluation's time is not a step's
                     if main:
                         log_file.write(json.dumps(last) + "\n")
                         log_file.flush()
@@ -554,6 +561,30 @@ class Trainer:
         cfg = self.cfg
         terms = " + ".join(str(s) for s in [cfg.loss, *cfg.constraints])
         return f"{terms} on {cfg.data.name}, {cfg.generator.name} / {cfg.critic}"
+
+    def image_scores(self) -> dict[str, float]:
+        """The image metrics of the generator (its EMA copy with --ema) now: every process draws its
+        rows of one fixed global set of latents, the features are gathered in that order, and the
+        scores are those of the whole set whatever the number of processes (to float rounding)."""
+        from .image_metrics import features, inception, metrics_from_features, real_features
+
+        cfg = self.cfg
+        if self.extractor is None:
+            self.extractor = inception(self.device, quiet=True)
+        with torch.random.fork_rng(devices=[self.device] if self.cuda_rng else []):
+            torch.manual_seed(cfg.seed + 2)  # the same latents at every evaluation, none drawn from the run's stream
+            z = self.generator.latent(cfg.eval_n)[Shard(self.world.rank, self.world.size).rows(cfg.eval_n)]
+        generator = self.sample_generator()
+        was_training = generator.training
+        generator.eval()
+        batches = (generator(chunk) for chunk in z.split(cfg.batch_size))
+        fake, logits = features(batches, len(z), self.extractor, "evaluating", quiet=True)
+        generator.train(was_training)
+        fake, logits = torch.cat(self.world.gather(fake)), torch.cat(self.world.gather(logits))
+        if not self.world.main:  # rank 0 scores, and alone reads or writes the real data's cached features
+            return {}
+        real, _ = real_features(cfg.data, self.data, cfg.eval_n, cfg.seed, self.extractor, cfg.batch_size, quiet=True)
+        return metrics_from_features(fake, real, logits, list(cfg.eval_metrics))
 
     def first_line(self) -> str:
         """What this run is, where it runs and where it writes: the first thing a user reads."""
@@ -735,3 +766,5 @@ def check_batch_split(cfg: TrainConfig, world: World) -> None:
             f"--batch-size {cfg.batch_size} is the global batch and does not split evenly over {world.size} "
             f"processes; use a multiple of {world.size}"
         )
+    if cfg.eval_every and cfg.eval_n % world.size:
+        raise ConfigError(f"--eval-n {cfg.eval_n} does not split evenly over {world.size} processes; use a multiple")

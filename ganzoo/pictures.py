@@ -69,6 +69,8 @@ def save_scatter(path: Path, fake: torch.Tensor, reference: torch.Tensor | None,
 SHARED_PANELS = [
     ("Wasserstein estimate", "-(critic loss)", ("wasserstein",), False),
     ("gradient norms", "norm", ("grad_norm_critic", "grad_norm_generator"), True),
+    ("FID during training", "FID", ("fid",), False),
+    ("KID during training", "KID", ("kid",), False),
 ]
 LOSSES = ("critic_loss", "generator_loss")
 #: loss panels side by side in a comparison

@@ -60,6 +60,10 @@ EXACT = {
     "digits+dcgan+sync-batchnorm": {
         "loss": "nonsaturating", "data": "digits", "generator": "dcgan:width=4", "critic": "dcgan:width=4",
     },
+    "digits+dcgan+image-metrics": {
+        "loss": "nonsaturating", "data": "digits", "generator": "dcgan:width=4", "critic": "dcgan:width=4",
+        "eval_every": 2, "eval_metrics": ["fid", "kid"], "eval_n": 16,
+    },
 }  # fmt: skip
 #: runs that draw random numbers per sample: the same in distribution, not bitwise
 RANDOM = {
@@ -189,14 +193,19 @@ def shared_runs(tmp_path_factory, penalty_site, image_folder):
     runs = [run_spec(spec, image_folder) for spec in [*EXACT.values(), *RANDOM.values()]]
     result = finished(
         torchrun("--standalone", "--nproc-per-node", "2", str(HERE / "dist_worker.py"), str(out), json.dumps(runs)),
-        out, PYTHONPATH=str(penalty_site),
+        out, PYTHONPATH=str(penalty_site), GANZOO_CACHE=str(out / "cache"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return {name: out / str(i) for i, name in enumerate([*EXACT, *RANDOM])}
 
 
 @pytest.mark.parametrize("name", EXACT)
-def test_two_processes_end_with_the_weights_of_one(tmp_path, shared_runs, image_folder, name):
+def test_two_processes_end_with_the_weights_of_one(tmp_path, shared_runs, image_folder, name, monkeypatch):
+    import ganzoo.image_metrics
+    from ganzoo.testing import channel_statistics_extractor
+
+    monkeypatch.setattr(ganzoo.image_metrics, "inception", lambda device, quiet=False: channel_statistics_extractor())
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
     spec = run_spec(EXACT[name], image_folder)
     one = ganzoo.train({**spec, "out": str(tmp_path / "one")}, quiet=True).run_dir
     mine, theirs = final_state(one), final_state(shared_runs[name])
@@ -204,6 +213,14 @@ def test_two_processes_end_with_the_weights_of_one(tmp_path, shared_runs, image_
     for key in mine:  # the same sums in another order: float rounding, nothing more
         torch.testing.assert_close(theirs[key], mine[key], rtol=1e-4, atol=1e-6, msg=lambda m: f"{key}: {m}")
     assert json.loads((shared_runs[name] / "config.json").read_text())["world_size"] == 2
+    # image metrics during training: each process generated its share, the gathered features score alike
+    scores = [[r[k] for r in records(run) for k in ("fid", "kid") if k in r] for run in (one, shared_runs[name])]
+    assert scores[0] == pytest.approx(scores[1], rel=1e-5)
+    assert bool(scores[0]) == ("eval_every" in EXACT[name])
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("name", RANDOM)

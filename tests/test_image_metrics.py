@@ -3,6 +3,7 @@ computations on known features; the glue (feeding a generator, the real-feature 
 weights download) with a small stand-in extractor, since the Inception weights are not fetched here."""
 
 import hashlib
+import json
 import threading
 from http.server import ThreadingHTTPServer
 
@@ -14,6 +15,7 @@ import torch
 import ganzoo
 from ganzoo import image_metrics
 from ganzoo.cli import main
+from ganzoo.testing import channel_statistics_extractor
 from test_image_datasets import write_cifar
 
 
@@ -69,14 +71,7 @@ def test_precision_and_recall_on_point_sets_whose_answer_is_known():
 # -- the glue, with a stand-in extractor ------------------------------------------------------------
 
 
-def channel_statistics(images: torch.Tensor):
-    """A fixed, known map from uint8 images to 6 'features' (channel means and stds) and 10 'logits'."""
-    x = images.double() / 255
-    pool = torch.cat([x.mean((2, 3)), x.std((2, 3))], 1)
-    return pool, pool @ torch.linspace(-1, 1, 60, dtype=torch.float64).reshape(6, 10)
-
-
-stand_in = image_metrics.Extractor(channel_statistics, dims=6)
+stand_in = channel_statistics_extractor()
 
 
 @pytest.fixture
@@ -161,3 +156,20 @@ def test_the_inception_weights_are_downloaded_once_and_checked_by_sha256(tmp_pat
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_image_metrics_during_training_reach_the_log_and_the_curves(cifar, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    args = ["train", "--loss", "nonsaturating", "--data", cifar, "--generator", "dcgan:width=8", "--critic",
+            "dcgan:width=8", "--batch-size", "8", "--steps", "4", "--log-every", "1", "--eval-every", "2",
+            "--eval-metrics", "fid,kid", "--eval-n", "16", "--quiet", "--out", str(run)]  # fmt: skip
+    assert main(args) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [("fid" in r, "kid" in r) for r in records] == [(False, False), (True, True), (False, False), (True, True)]
+    assert all(r["fid"] >= 0 for r in records if "fid" in r)
+    assert json.loads((run / "config.json").read_text())["eval_metrics"] == ["fid", "kid"]
+
+
+def test_eval_every_needs_image_data(capsys, tmp_path):
+    assert main(["train", "--loss", "wgan", "--eval-every", "10", "--out", str(tmp_path / "r")]) == 2
+    assert "--eval-every measures image metrics; 'ring8' is not image data" in capsys.readouterr().err
