@@ -130,7 +130,8 @@ def metrics_from_features(fake: Tensor, real: Tensor, fake_logits: Tensor, wante
         kid = metric_kid.kid_features_to_metric(fake, real, **options)
         out.update(kid=kid["kernel_inception_distance_mean"], kid_std=kid["kernel_inception_distance_std"])
     if "is" in wanted:
-        isc = metric_isc.isc_features_to_metric(fake_logits, splits=options.get("isc_splits", 10))
+        splits = options.get("isc_splits", min(10, len(fake_logits)))  # 10, the papers' count, when n allows
+        isc = metric_isc.isc_features_to_metric(fake_logits, splits=splits)
         out.update(inception_score=isc["inception_score_mean"], inception_score_std=isc["inception_score_std"])
     if "pr" in wanted:
         prc = metric_prc.prc_features_to_metric(fake, real, **options)

@@ -173,3 +173,41 @@ def test_image_metrics_during_training_reach_the_log_and_the_curves(cifar, tmp_p
 def test_eval_every_needs_image_data(capsys, tmp_path):
     assert main(["train", "--loss", "wgan", "--eval-every", "10", "--out", str(tmp_path / "r")]) == 2
     assert "--eval-every measures image metrics; 'ring8' is not image data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10", "celeba", "lsun"])
+def test_every_image_dataset_is_scored(tmp_path, monkeypatch, name):
+    from test_image_datasets import write_celeba, write_lsun, write_mnist
+
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(image_metrics, "inception", lambda device, quiet=False: stand_in)
+    writers = {"mnist": write_mnist, "fashion-mnist": lambda root: write_mnist(root, "FashionMNIST"),
+               "cifar10": write_cifar, "celeba": lambda root: write_celeba(root, 12), "lsun": write_lsun}  # fmt: skip
+    writers[name](tmp_path)
+    extra = {"celeba": ",split=all", "lsun": ",categories=bedroom+church_outdoor"}.get(name, "")
+    spec = f"{name}:root={tmp_path},size=16{extra}"
+    generator = ganzoo.create_generator("dcgan", sample_shape=(3 if name in ("cifar10", "celeba", "lsun") else 1, 16, 16),
+                                        width=8).eval()  # fmt: skip
+    scores = ganzoo.evaluate(generator, spec, metrics=["fid", "kid", "is", "pr"], n=8)
+    assert scores["fid"] >= 0 and 0 <= scores["precision"] <= 1 and scores["inception_score"] >= 1
+
+
+def test_a_corrupt_archive_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
+    from test_zoo import _Files
+
+    import ganzoo_plugins.cifar10 as cifar10
+
+    junk = b"not a tar archive at all"
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
+    httpd.routes = {"/cifar.tar.gz": (junk, len(junk))}
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
+        monkeypatch.setattr(cifar10, "URL", f"http://127.0.0.1:{httpd.server_port}/cifar.tar.gz")
+        monkeypatch.setattr(cifar10, "MD5", hashlib.md5(junk).hexdigest())  # the published md5 of a bad upload
+        with pytest.raises(ganzoo.UsageError, match="cifar-10-binary.tar.gz cannot be unpacked"):
+            ganzoo.create_dataset("cifar10", root=str(tmp_path), download=True).tensors()
+        assert not any(tmp_path.rglob("*.bin")) and not any(tmp_path.rglob("*.tar.gz"))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
