@@ -5,8 +5,6 @@ import hashlib
 import io
 import struct
 import tarfile
-import threading
-from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -114,21 +112,8 @@ def test_an_image_dataset_trains_a_dcgan(tmp_path):
 # -- download=true, against a loopback server ---------------------------------------------------
 
 
-@pytest.fixture
-def server(monkeypatch):
-    """test_zoo's loopback file server: server.routes maps a path to (body, its Content-Length)."""
-    from test_zoo import _Files
-
-    monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    httpd.routes = {}
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-
-
 def test_mnist_downloads_checks_the_published_md5_and_unpacks(tmp_path, server, monkeypatch):
+    monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
     images, labels = mnist_arrays()
     files = {"train-images-idx3-ubyte.gz": gzip.compress(idx(images)), "train-labels-idx1-ubyte.gz": gzip.compress(idx(labels))}
     server.routes = {f"/mnist/{name}": (body, len(body)) for name, body in files.items()}
@@ -148,6 +133,7 @@ def test_mnist_downloads_checks_the_published_md5_and_unpacks(tmp_path, server, 
 
 
 def test_cifar10_downloads_the_binary_archive_checked_before_unpacking(tmp_path, server, monkeypatch):
+    monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
     source = tmp_path / "source"
     write_cifar(source)
     packed = io.BytesIO()

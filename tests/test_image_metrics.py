@@ -4,8 +4,6 @@ weights download) with a small stand-in extractor, since the Inception weights a
 
 import hashlib
 import json
-import threading
-from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -125,37 +123,29 @@ def test_the_cli_prints_the_image_metrics(cifar, tmp_path, capsys):
 # -- the Inception weights, from a loopback server ----------------------------------------------------
 
 
-def test_the_inception_weights_are_downloaded_once_and_checked_by_sha256(tmp_path, monkeypatch):
-    from test_zoo import _Files
-
+def test_the_inception_weights_are_downloaded_once_and_checked_by_sha256(tmp_path, server, monkeypatch):
     weights = b"not really Inception, but any bytes with a known sha256"
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    httpd.routes = {"/inception.pth": (weights, len(weights))}
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
-        monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
-        monkeypatch.setattr(image_metrics, "INCEPTION_URL", f"http://127.0.0.1:{httpd.server_port}/inception.pth")
-        monkeypatch.setattr(image_metrics, "INCEPTION_SHA256", hashlib.sha256(weights).hexdigest())
-        path = image_metrics.inception_weights(quiet=True)
-        assert path.read_bytes() == weights
-        httpd.routes.clear()
-        assert image_metrics.inception_weights(quiet=True) == path  # cached: no request
-        path.write_bytes(b"tampered")
-        with pytest.raises(ganzoo.CheckpointError, match="is not the Inception file"):
-            image_metrics.inception_weights(quiet=True)
-        path.unlink()
-        monkeypatch.setattr(image_metrics, "INCEPTION_SHA256", "0" * 64)
-        httpd.routes["/inception.pth"] = (weights, len(weights))
-        with pytest.raises(ganzoo.DownloadError, match="expects 0{64}; nothing was kept"):
-            image_metrics.inception_weights(quiet=True)
-        assert not path.exists()
-        monkeypatch.setenv("GANZOO_OFFLINE", "1")
-        with pytest.raises(ganzoo.DownloadError, match="GANZOO_OFFLINE=1 forbids downloads"):
-            image_metrics.inception_weights(quiet=True)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    server.routes = {"/inception.pth": (weights, len(weights))}
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
+    monkeypatch.setattr(image_metrics, "INCEPTION_URL", f"http://127.0.0.1:{server.server_port}/inception.pth")
+    monkeypatch.setattr(image_metrics, "INCEPTION_SHA256", hashlib.sha256(weights).hexdigest())
+    path = image_metrics.inception_weights(quiet=True)
+    assert path.read_bytes() == weights
+    server.routes.clear()
+    assert image_metrics.inception_weights(quiet=True) == path  # cached: no request
+    path.write_bytes(b"tampered")
+    with pytest.raises(ganzoo.CheckpointError, match="is not the Inception file"):
+        image_metrics.inception_weights(quiet=True)
+    path.unlink()
+    monkeypatch.setattr(image_metrics, "INCEPTION_SHA256", "0" * 64)
+    server.routes["/inception.pth"] = (weights, len(weights))
+    with pytest.raises(ganzoo.DownloadError, match="expects 0{64}; nothing was kept"):
+        image_metrics.inception_weights(quiet=True)
+    assert not path.exists()
+    monkeypatch.setenv("GANZOO_OFFLINE", "1")
+    with pytest.raises(ganzoo.DownloadError, match="GANZOO_OFFLINE=1 forbids downloads"):
+        image_metrics.inception_weights(quiet=True)
 
 
 def test_image_metrics_during_training_reach_the_log_and_the_curves(cifar, tmp_path, monkeypatch):
@@ -192,22 +182,14 @@ def test_every_image_dataset_is_scored(tmp_path, monkeypatch, name):
     assert scores["fid"] >= 0 and 0 <= scores["precision"] <= 1 and scores["inception_score"] >= 1
 
 
-def test_a_corrupt_archive_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
-    from test_zoo import _Files
-
+def test_a_corrupt_archive_is_one_line_and_leaves_nothing(tmp_path, server, monkeypatch):
     import ganzoo_plugins.cifar10 as cifar10
 
     junk = b"not a tar archive at all"
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    httpd.routes = {"/cifar.tar.gz": (junk, len(junk))}
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
-        monkeypatch.setattr(cifar10, "URL", f"http://127.0.0.1:{httpd.server_port}/cifar.tar.gz")
-        monkeypatch.setattr(cifar10, "MD5", hashlib.md5(junk).hexdigest())  # the published md5 of a bad upload
-        with pytest.raises(ganzoo.UsageError, match="cifar-10-binary.tar.gz cannot be unpacked"):
-            ganzoo.create_dataset("cifar10", root=str(tmp_path), download=True).tensors()
-        assert not any(tmp_path.rglob("*.bin")) and not any(tmp_path.rglob("*.tar.gz"))
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    server.routes = {"/cifar.tar.gz": (junk, len(junk))}
+    monkeypatch.delenv("GANZOO_OFFLINE", raising=False)
+    monkeypatch.setattr(cifar10, "URL", f"http://127.0.0.1:{server.server_port}/cifar.tar.gz")
+    monkeypatch.setattr(cifar10, "MD5", hashlib.md5(junk).hexdigest())  # the published md5 of a bad upload
+    with pytest.raises(ganzoo.UsageError, match="cifar-10-binary.tar.gz cannot be unpacked"):
+        ganzoo.create_dataset("cifar10", root=str(tmp_path), download=True).tensors()
+    assert not any(tmp_path.rglob("*.bin")) and not any(tmp_path.rglob("*.tar.gz"))

@@ -183,34 +183,6 @@ def test_tampered_weights_are_refused_naming_both_hashes(tmp_path):
     assert front["sha256"] in message and hashlib.sha256(weights).hexdigest() in message
 
 
-class _Files(BaseHTTPRequestHandler):
-    """Serves server.routes: path -> (body, the Content-Length to announce)."""
-
-    def do_GET(self) -> None:
-        if self.path not in self.server.routes:
-            self.send_error(404)
-            return
-        body, length = self.server.routes[self.path]
-        self.send_response(200)
-        self.send_header("Content-Length", str(length))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:  # keep the test output clean
-        pass
-
-
-@pytest.fixture
-def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    httpd.routes = {}
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-
-
 @pytest.fixture
 def online(monkeypatch):
     monkeypatch.delenv("GANZOO_OFFLINE")
