@@ -133,6 +133,7 @@ SCRIPTS = {
     "exp_instance_noise.py": [],
     "exp_wgan_loss.py": [],
     "exp_mode_collapse.py": ["--jobs", "1"],
+    "exp_wgan_gp_figure1.py": [],
 }
 
 
