@@ -505,8 +505,8 @@ def published(card: ModelCard) -> str:
 def write_readme_table() -> None:
     """Regenerate the zoo table in README.md between its markers, from the shipped cards."""
     rows = []
-    for folder in sorted(p for p in CARDS.iterdir() if (p / "README.md").is_file()):
-        card = model_card(f"ganzoo/{folder.name}")
+    cards = [model_card(f"ganzoo/{p.name}") for p in CARDS.iterdir() if (p / "README.md").is_file()]
+    for card in sorted(cards, key=lambda c: (c.dataset, c.name)):  # per dataset, every objective side by side
         minutes = card.training.get("seconds", 0) / 60
         rows.append((
             f"[`{card.name}`](model_cards/{card.name}/README.md)",
