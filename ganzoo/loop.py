@@ -557,10 +557,10 @@ class Trainer:
         return TrainResult(self.run_dir, generator_path, samples_path, self.step, last, self.first_step)
 
     def objective(self) -> str:
-        """'wgan + clip:c=0.01 on ring8, mlp / pac:m=2,base=maxout': what the pictures' titles name."""
+        """'wgan + clip:c=0.01 on ring8, GENERATOR / CRITIC' with their options: what the pictures' titles name."""
         cfg = self.cfg
         terms = " + ".join(str(s) for s in [cfg.loss, *cfg.constraints])
-        return f"{terms} on {cfg.data.name}, {cfg.generator.name} / {cfg.critic}"
+        return f"{terms} on {cfg.data.name}, {cfg.generator} / {cfg.critic}"
 
     def image_scores(self) -> dict[str, float]:
         """The image metrics of the generator (its EMA copy with --ema) now: every process draws its

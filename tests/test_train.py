@@ -331,7 +331,8 @@ def test_small_networks_train_on_one_thread_and_the_first_line_says_so(tmp_path,
     common = ["--loss", "wgan", "--constraint", "clip", *TOY_NETS, "--batch-size", "16", "--steps", "1"]
     assert main(["train", *common, "--out", str(tmp_path / "auto")]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first == f"ganzoo: wgan + clip:c=0.01 on ring8, mlp / mlp:width=16,depth=1, 1 steps, batch 16, cpu, 1 thread -> {tmp_path / 'auto'}"
+    assert first == (f"ganzoo: wgan + clip:c=0.01 on ring8, mlp:latent_dim=2,width=16,depth=1,batchnorm=False / "
+                     f"mlp:width=16,depth=1, 1 steps, batch 16, cpu, 1 thread -> {tmp_path / 'auto'}")
     assert torch.get_num_threads() == 2  # the caller's setting is back
     assert main(["train", *common, "--threads", "2", "--out", str(tmp_path / "two")]) == 0
     assert ", cpu, 2 threads ->" in capsys.readouterr().out.splitlines()[0]
