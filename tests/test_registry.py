@@ -18,6 +18,7 @@ BUILT_INS = {
     ("generator", "mlp"), ("generator", "dcgan"),
     ("critic", "mlp"), ("critic", "dcgan"), ("critic", "timm"), ("critic", "maxout"), ("critic", "pac"),
     ("dataset", "ring8"), ("dataset", "grid25"), ("dataset", "digits"), ("dataset", "folder"),
+    ("dataset", "mnist"), ("dataset", "fashion-mnist"), ("dataset", "cifar10"), ("dataset", "celeba"), ("dataset", "lsun"),
     ("logger", "tensorboard"),
 }  # fmt: skip
 
