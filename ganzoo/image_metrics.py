@@ -27,6 +27,7 @@ from .errors import CheckpointError, UsageError
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 EXTRACTOR = "inception-v3-compat"
+INCEPTION_DIMS = 2048  # its pool features, the ones FID, KID and precision/recall compare
 METRICS = ("fid", "kid", "is", "pr")
 
 
@@ -58,7 +59,7 @@ def inception(device: torch.device, quiet: bool = False) -> Extractor:
         EXTRACTOR, ["2048", "logits_unbiased"], feature_extractor_weights_path=str(inception_weights(quiet))
     )
     network = network.to(device).eval()
-    return Extractor(lambda images: tuple(network(images.to(device))), dims=2048)
+    return Extractor(lambda images: tuple(network(images.to(device))), dims=INCEPTION_DIMS)
 
 
 def as_uint8_rgb(images: Tensor) -> Tensor:
@@ -153,9 +154,9 @@ def image_metrics(
     unknown = sorted(set(wanted) - set(METRICS))
     if unknown:
         raise UsageError(f"unknown metric {unknown[0]!r}; image metrics are {', '.join(METRICS)}")
+    if "fid" in wanted:  # before the weights are fetched or any image is drawn
+        check_fid_samples(n, extractor.dims if extractor else INCEPTION_DIMS)
     extractor = extractor or inception(generator.device, quiet)
-    if "fid" in wanted:
-        check_fid_samples(n, extractor.dims)  # before any image is drawn or cached
     real, _ = real_features(data, dataset, n, seed, extractor, batch_size, quiet)
     fake, logits = features(generated(generator, batch_size, seed), n, extractor, "generated", quiet)
     return metrics_from_features(fake, real, logits, wanted)
