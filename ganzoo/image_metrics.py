@@ -52,14 +52,21 @@ def inception_weights(quiet: bool = False) -> Path:
 
 
 def inception(device: torch.device, quiet: bool = False) -> Extractor:
-    """torch-fidelity's Inception-v3 on `device`: 2048 pool features and the 1008 unbiased logits."""
-    from torch_fidelity import FeatureExtractorInceptionV3
+    """torch-fidelity's Inception-v3 on `device`: 2048 pool features and the 1008 unbiased logits.
+    Its weights are fetched, checked and loaded when the first images arrive."""
+    network = None
 
-    network = FeatureExtractorInceptionV3(
-        EXTRACTOR, ["2048", "logits_unbiased"], feature_extractor_weights_path=str(inception_weights(quiet))
-    )
-    network = network.to(device).eval()
-    return Extractor(lambda images: tuple(network(images.to(device))), dims=INCEPTION_DIMS)
+    def extract(images: Tensor) -> tuple[Tensor, Tensor]:
+        nonlocal network
+        if network is None:
+            from torch_fidelity import FeatureExtractorInceptionV3
+
+            weights = str(inception_weights(quiet))
+            network = FeatureExtractorInceptionV3(EXTRACTOR, ["2048", "logits_unbiased"], feature_extractor_weights_path=weights)
+            network = network.to(device).eval()
+        return tuple(network(images.to(device)))
+
+    return Extractor(extract, dims=INCEPTION_DIMS)
 
 
 def as_uint8_rgb(images: Tensor) -> Tensor:
@@ -154,9 +161,9 @@ def image_metrics(
     unknown = sorted(set(wanted) - set(METRICS))
     if unknown:
         raise UsageError(f"unknown metric {unknown[0]!r}; image metrics are {', '.join(METRICS)}")
-    if "fid" in wanted:  # before the weights are fetched or any image is drawn
-        check_fid_samples(n, extractor.dims if extractor else INCEPTION_DIMS)
     extractor = extractor or inception(generator.device, quiet)
+    if "fid" in wanted:  # before the weights are fetched or any image is drawn
+        check_fid_samples(n, extractor.dims)
     real, _ = real_features(data, dataset, n, seed, extractor, batch_size, quiet)
     fake, logits = features(generated(generator, batch_size, seed), n, extractor, "generated", quiet)
     return metrics_from_features(fake, real, logits, wanted)

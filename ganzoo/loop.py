@@ -276,7 +276,13 @@ class Trainer:
         self.local_batchnorm = world.size > 1 and not cfg.sync_batchnorm
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         self.threads = choose_threads(cfg, self.generator, self.critic)
-        self.extractor = None  # the image metrics' network, built at the first evaluation
+        self.extractor = None  # the image metrics' network (its weights load at the first evaluation)
+        if cfg.eval_every:
+            from .image_metrics import check_fid_samples, inception
+
+            self.extractor = inception(self.device, quiet=True)
+            if "fid" in cfg.eval_metrics:
+                check_fid_samples(cfg.eval_n, self.extractor.dims)  # said before the run starts, not at its first evaluation
         world.broadcast_module(self.generator)
         world.broadcast_module(self.critic)
         if len(plan_.sample_shape) == 3:  # convolutions run faster channels-last, on the CPU too (20% here)
@@ -566,11 +572,9 @@ class Trainer:
         """The image metrics of the generator (its EMA copy with --ema) now: every process draws its
         rows of one fixed global set of latents, the features are gathered in that order, and the
         scores are those of the whole set whatever the number of processes (to float rounding)."""
-        from .image_metrics import features, inception, metrics_from_features, real_features
+        from .image_metrics import features, metrics_from_features, real_features
 
         cfg = self.cfg
-        if self.extractor is None:
-            self.extractor = inception(self.device, quiet=True)
         with torch.random.fork_rng(devices=[self.device] if self.cuda_rng else []):
             torch.manual_seed(cfg.seed + 2)  # the same latents at every evaluation, none drawn from the run's stream
             z = self.generator.latent(cfg.eval_n)[Shard(self.world.rank, self.world.size).rows(cfg.eval_n)]

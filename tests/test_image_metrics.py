@@ -193,3 +193,12 @@ def test_a_corrupt_archive_is_one_line_and_leaves_nothing(tmp_path, server, monk
     with pytest.raises(ganzoo.UsageError, match="cifar-10-binary.tar.gz cannot be unpacked"):
         ganzoo.create_dataset("cifar10", root=str(tmp_path), download=True).tensors()
     assert not any(tmp_path.rglob("*.bin")) and not any(tmp_path.rglob("*.tar.gz"))
+
+
+def test_too_few_images_for_fid_during_training_is_said_before_the_run(tmp_path, capsys):
+    write_cifar(tmp_path)
+    args = ["train", "--loss", "wgan", "--data", f"cifar10:root={tmp_path},size=16", "--generator", "dcgan:width=8",
+            "--critic", "dcgan:width=8", "--eval-every", "10", "--eval-n", "1000", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 2
+    assert "FID needs more samples than the 2048 feature dimensions" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
