@@ -4,12 +4,13 @@ A distribution contributes cards with one entry point in the `ganzoo.zoo` group 
 package; every sub-folder of that package holding a README.md is a card, and the folder's
 name is the model's name. The README starts with YAML front matter (Hugging Face model-card
 style) that `ModelCard` validates. The weights are a file beside the card or an https:// URL
-(http:// only for a loopback host, for tests and local mirrors), downloaded once into the
-cache, or a file on the Hugging Face Hub (hf://OWNER/REPO/PATH@REVISION, fetched with
-huggingface_hub into its cache); their sha256 is checked on every load.
+(http:// only for a loopback host, for tests and local mirrors) or a file on the Hugging Face
+Hub (hf://OWNER/REPO/PATH@REVISION), downloaded once into the cache; their sha256 is checked on
+every load. A card folder on disk also works by its path.
 
-Environment: GANZOO_CACHE (cache folder; else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo)
-and GANZOO_OFFLINE=1 (or true, yes, on: never download).
+Environment: GANZOO_CACHE (cache folder; else $XDG_CACHE_HOME/ganzoo, else ~/.cache/ganzoo),
+GANZOO_OFFLINE=1 (or true, yes, on: never download), HF_HUB_OFFLINE (no Hub download) and
+HF_ENDPOINT (another Hub).
 
 A download follows redirects only to URLs that meet the card's own rule and fails when it
 runs slower than DOWNLOAD_MIN_RATE bytes a second over DOWNLOAD_STALL_S seconds (a stalled or
