@@ -102,9 +102,7 @@ def real_features(
     data: PluginSpec, dataset: Any, n: int, seed: int, extractor: Extractor, batch_size: int, quiet: bool
 ) -> tuple[Tensor, Tensor]:
     """The real data's features, computed once per (data spec, n, seed, extractor) and cached."""
-    from safetensors.torch import load_file
-
-    from .checkpoint import save_tensors
+    from .checkpoint import read_tensors, save_tensors
     from .zoo import cache_dir
 
     spec = {"data": str(data), "n": n, "seed": seed, "extractor": EXTRACTOR, "weights": INCEPTION_SHA256}
@@ -112,7 +110,9 @@ def real_features(
     path = cache_dir() / "real-features" / f"{data.name.replace('/', '_')}-{n}-{key}.safetensors"
     if path.is_file():
         print(f"ganzoo: reusing the real data's features from {path}", file=sys.stderr)
-        saved = load_file(path)
+        saved = read_tensors(path)
+        if any(len(saved.get(key, ())) != n for key in ("features", "logits")):
+            raise CheckpointError(f"{path} does not hold the features of {n} images; delete it to compute them again")
         return saved["features"], saved["logits"]
     with torch.random.fork_rng(devices=[]):  # the caller's random stream stays as it was
         torch.manual_seed(seed)

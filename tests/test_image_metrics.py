@@ -90,6 +90,9 @@ def test_evaluate_feeds_the_generator_and_caches_the_real_features(cifar, tmp_pa
     assert f"reusing the real data's features from {cached}" in capsys.readouterr().err
     ganzoo.evaluate(generator, cifar, metrics=["fid"], n=10)  # another n: other features
     assert len(list((tmp_path / "cache" / "real-features").iterdir())) == 2
+    cached.write_bytes(cached.read_bytes()[:100])  # a damaged cache file is said, not trusted
+    with pytest.raises(ganzoo.CheckpointError, match="damaged tensor data|not a readable"):
+        ganzoo.evaluate(generator, cifar, metrics=["fid"], n=20)
 
 
 @pytest.mark.parametrize(
