@@ -172,7 +172,7 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
 @click.option(
     "--threads", type=click.IntRange(1, 1024), metavar="N",
     help="CPU threads [default: OMP_NUM_THREADS if set, else 1 for networks under 1M parameters, which gain "
-    "little from more and slow down 5x beside another busy process, else torch's choice].",
+    "little from more and ran 2.7x slower beside another busy process (bench_loop.py --busy), else torch's choice].",
 )  # fmt: skip
 @click.option(
     "--nproc-per-node", type=click.IntRange(1), metavar="N",

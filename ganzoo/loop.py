@@ -53,7 +53,7 @@ FIXED_ON_RESUME = {
 MAX_STEPS = 10**9
 #: networks with fewer parameters than this (both together) train on one CPU thread unless told
 #: otherwise: more threads gain little (3.3 against 3.9 ms a step on the main command, 2 idle cores)
-#: and lose 5x as soon as another process wants the cores (OpenMP's threads spin while they wait)
+#: and two ran 2.7x slower beside a busy process (bench_loop.py --busy; OpenMP threads spin as they wait)
 SMALL_NETWORKS = 1_000_000
 
 
