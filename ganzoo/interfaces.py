@@ -245,6 +245,9 @@ class ImageDataConfig(Config):
     size: int = Field(0, ge=0, le=1024, description="image side after resizing; 0 keeps the dataset's own")
     download: bool = Field(False, description="fetch the official files when missing (their published checksum checked)")
 
+    #: whether `download` can fetch the files (False: it says what to fetch by hand)
+    downloads: ClassVar[bool] = True
+
     def files(self) -> list[Path]:
         """The files the chosen split needs."""
         return []
@@ -257,7 +260,8 @@ class ImageDataConfig(Config):
     def _present_or_downloaded(self):
         missing = [path for path in self.files() if not path.is_file()]
         if missing and not self.download:  # said before a run starts, not when it first draws data
-            raise ValueError(f"{missing[0]} is missing: {self.by_hand()}, or add the option download=true to fetch it")
+            fetch = ", or add the option download=true to fetch it" if self.downloads else ""
+            raise ValueError(f"{missing[0]} is missing: {self.by_hand()}{fetch}")
         return self
 
 

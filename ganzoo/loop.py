@@ -755,7 +755,7 @@ def check_critic_batch(cfg: TrainConfig, world: World, critic: Critic) -> None:
 
 def warn_coupled_penalties(cfg: TrainConfig, constraints: list[Constraint], critic: nn.Module) -> None:
     """A gradient penalty assumes each score depends on its own sample; BatchNorm couples a batch."""
-    penalties = [str(spec.name) for spec, c in zip(cfg.constraints, constraints) if type(c).penalty is not Constraint.penalty]
+    penalties = [spec.name for spec, c in zip(cfg.constraints, constraints) if type(c).penalty is not Constraint.penalty]
     if penalties and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
         print(
             f"ganzoo: warning: critic '{cfg.critic.name}' has BatchNorm layers, which couple the samples of a batch: "

@@ -1,5 +1,5 @@
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ class CelebA(ganzoo.InMemoryImages):
     channels, native_size = 3, 64
 
     class Config(ganzoo.ImageDataConfig):
+        downloads: ClassVar[bool] = False
         split: Literal["train", "valid", "test", "all"] = Field("train", description="the official partition, or all")
         size: int = Field(64, gt=0, le=178, description="side of the square faces (the centre 178x178 crop, resized)")
         attribute: str | None = Field(None, description="an attribute (e.g. Male) whose value is the label, 0 or 1")

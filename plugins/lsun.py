@@ -1,7 +1,8 @@
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -16,6 +17,7 @@ class LSUN(ganzoo.Dataset):
     """LSUN scenes (Yu et al. 2015): the official LMDB releases of one or more categories, streamed."""
 
     class Config(ganzoo.ImageDataConfig):
+        downloads: ClassVar[bool] = False
         categories: list[str] = Field(["bedroom"], min_length=1, description="scene categories; the label is the index here")
         split: Literal["train", "val"] = Field("train", description="the official train or val split")
         size: int = Field(64, gt=0, le=1024, description="side of the square images (centre crop, resized)")
@@ -24,6 +26,13 @@ class LSUN(ganzoo.Dataset):
         @classmethod
         def _from_text(cls, value):
             return value.split("+") if isinstance(value, str) else value  # lsun:categories=bedroom+church_outdoor
+
+        @field_validator("categories")
+        @classmethod
+        def _named(cls, categories: list[str]) -> list[str]:
+            if not all(re.fullmatch(r"[a-z_]+", c) for c in categories):
+                raise ValueError("each category is a name such as bedroom or church_outdoor, joined by '+'")
+            return categories
 
         @field_validator("download")
         @classmethod

@@ -217,5 +217,7 @@ def test_lsun_streams_the_official_lmdb_of_each_category_with_its_label(tmp_path
 
 def test_lsun_missing_categories_are_one_line(tmp_path):
     write_lsun(tmp_path, {"bedroom": 2})
-    with pytest.raises(ganzoo.ConfigError, match="tower_train_lmdb/data.mdb is missing: unzip the official train LMDB"):
-        ganzoo.create_dataset("lsun", root=str(tmp_path), categories=["bedroom", "tower"])
+    with pytest.raises(ganzoo.ConfigError, match=r"tower_train_lmdb/data.mdb is missing: unzip the official train LMDB of each category in \S+$"):
+        ganzoo.create_dataset("lsun", root=str(tmp_path), categories=["bedroom", "tower"])  # no download offered
+    with pytest.raises(ganzoo.ConfigError, match="each category is a name such as bedroom"):
+        ganzoo.create_dataset("lsun", root=str(tmp_path), categories="")
