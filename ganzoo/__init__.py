@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "ganzoo.interfaces": [
         "Loss", "Constraint", "Generator", "Critic", "Dataset", "Logger", "GaussianMixture", "InMemoryImages", "ImageDataConfig",
-        "Config", "NetworkConfig", "GeneratorConfig", "TrainDefaults", "Shard", "epoch_indices",
+        "Config", "NetworkConfig", "GeneratorConfig", "ConditionalConfig", "Labelled", "takes_labels", "recorded_options",
+        "TrainDefaults", "Shard", "epoch_indices",
     ],
     "ganzoo.registry": [
         "PLUGIN_API_VERSION", "PluginInfo", "list_plugins", "get_class", "plugin_info",

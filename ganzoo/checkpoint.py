@@ -16,6 +16,7 @@ from torch import nn
 
 from . import __version__
 from .errors import CheckpointError
+from .interfaces import recorded_options
 from .registry import build, configure, plugin_info
 
 CHECKPOINT = "ganzoo.checkpoint"
@@ -216,7 +217,7 @@ def _check_state_tensor(value: torch.Tensor, name: str, param: torch.Tensor, key
 
 def save_generator(generator: nn.Module, path: str | Path, plugin: str, extra: dict[str, Any] | None = None) -> Path:
     """Export a generator with its plugin (as DIST/NAME) and config, so `load_generator` needs no other file."""
-    config = generator.config.model_dump(mode="json")
+    config = recorded_options(generator.config)
     info = plugin_info("generator", plugin)
     metadata = {"format": GENERATOR, "plugin": info.qualified_name, "config": config, "ganzoo_version": __version__}
     return save_tensors(path, generator.state_dict(), {**metadata, **(extra or {})})

@@ -151,6 +151,12 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
     help="bf16: the networks run under bf16 autocast, on CUDA and on the CPU [default: fp32].",
 )  # fmt: skip
 @click.option("--ema", type=float, help="Keep an EMA of the generator with this decay, e.g. 0.999.")
+@click.option("--conditional", is_flag=True, default=None,
+              help="Condition the generator and the critic on the data's labels (class-conditional GAN).")  # fmt: skip
+@click.option(
+    "--fake-labels", type=click.Choice(["real", "uniform"]),
+    help="Conditional: labels of the critic step's fakes, the real batch's or uniform draws [default: real].",
+)  # fmt: skip
 @click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile both networks.")
 @click.option(
     "--sync-batchnorm/--local-batchnorm", default=None,
@@ -228,28 +234,53 @@ def train(
     click.echo(f"generator: {result.generator_path}")
 
 
+def class_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    """--classes 0,3,7 -> [0, 3, 7]."""
+    if value is None:
+        return None
+    try:
+        classes = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of class numbers, e.g. 0,3,7") from None
+    if any(k < 0 for k in classes):
+        raise click.BadParameter(f"'{value}': class numbers start at 0")
+    return classes
+
+
 @cli.command(short_help="Draw samples from a pretrained or exported generator.")
 @click.argument("name_or_file")
-@click.option("--n", "count", type=click.IntRange(1, 4096), default=64, show_default=True, help="Number of samples.")
+@click.option("--n", "count", type=click.IntRange(1, 4096),
+              help="Number of samples [default: 64; conditional: 8 images of each class, or 1,000 points].")  # fmt: skip
+@click.option("--classes", "classes", metavar="K,K,...", callback=class_list,
+              help="Classes to draw from a conditional generator, spread evenly [default: all].")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--out", type=click.Path(dir_okay=False), default="samples.png", show_default=True,
     help="Picture to write (.png or .jpg); missing folders are created.",
 )  # fmt: skip
 @click.option("--device", default="cpu", show_default=True)
-def sample(name_or_file: str, count: int, seed: int, out: str, device: str) -> None:
-    """Draw samples from a pretrained generator (by name) or an exported .safetensors file."""
+def sample(name_or_file: str, count: int | None, classes: list[int] | None, seed: int, out: str, device: str) -> None:
+    """Draw samples from a pretrained generator (by name) or an exported .safetensors file; from a
+    conditional one, of the asked-for classes, one row (or colour) per class."""
     import torch
 
     from .errors import UsageError
-    from .pictures import save_samples
+    from .pictures import PER_CLASS, save_samples
 
     generator = load_any_generator(name_or_file, device)
+    if classes is not None and not generator.classes:
+        raise UsageError(f"{name_or_file} is an unconditional generator: it takes no --classes")
+    labels = None
+    if generator.classes:
+        chosen = torch.tensor(classes if classes is not None else range(generator.classes))
+        count = count or (1000 if generator.sample_shape == (2,) else PER_CLASS * len(chosen))
+        labels = chosen[torch.arange(count) * len(chosen) // count]
+    count = count or 64
     rng = torch.Generator(device=generator.device).manual_seed(seed)
-    fake = generator.sample(count, generator=rng)
+    fake = generator.sample(count, generator=rng, **({} if labels is None else {"labels": labels}))
     reference = real_points(name_or_file, seed) if tuple(fake.shape[1:]) == (2,) else None
     title = f"{source_title(name_or_file)}: {count} samples, seed {seed}"
-    written = save_samples(Path(out), fake, reference, title=title)
+    written = save_samples(Path(out), fake, reference, title=title, labels=labels)
     if written is None:
         raise UsageError(f"cannot draw samples of shape {tuple(fake.shape[1:])}: pictures are for 2-D points and images")
     click.echo(f"wrote {written}")
@@ -334,7 +365,7 @@ def evaluate(name_or_file: str, data: str | None, seed: int, device: str, wanted
     features are computed once per data, --n and --seed, and reused.
     """
     from .evaluation import evaluate as score
-    from .evaluation import metric_rows, recorded_data, to_json
+    from .evaluation import class_rows, metric_rows, recorded_data, to_json
 
     generator = load_any_generator(name_or_file, device)
     data = data or recorded_data(name_or_file)
@@ -344,6 +375,10 @@ def evaluate(name_or_file: str, data: str | None, seed: int, device: str, wanted
         return
     click.echo(f"{name_or_file} on {data}, seed {seed}")
     print_table(("METRIC", "VALUE"), metric_rows(metrics))
+    header, rows = class_rows(metrics)
+    if rows:
+        click.echo("\nper class (the samples drawn for it):")
+        print_table(tuple(h.upper() for h in header), rows)
 
 
 @cli.command(short_help="Draw the curves of runs in one picture.")

@@ -100,6 +100,11 @@ class TrainConfig(BaseModel):
     lr_critic: float | None = Field(None, gt=0)
     betas: tuple[float, float] | None = None
 
+    conditional: bool = Field(False, description="condition both networks on the data's labels")
+    fake_labels: Literal["real", "uniform"] = Field(
+        "real", description="labels of the critic step's fakes: the real batch's, or drawn uniformly (conditional runs)"
+    )
+
     seed: int = Field(0, ge=0, lt=2**63, description="random seed")
     device: str = "auto"
     precision: Precision = "fp32"

@@ -33,8 +33,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import CHECKPOINT, load_module, read_metadata, read_tensors
 from .interfaces import Constraint, Dataset, Loss
-from .loop import critic_objective
-from .registry import create_constraint, create_critic, create_dataset, create_generator, create_loss
+from .loop import critic_objective, plan
 
 
 def generator_grad_norm(
@@ -199,12 +198,9 @@ def load_run_checkpoint(path: str | Path, device: str | torch.device = "cpu") ->
     path = Path(path)
     metadata = read_metadata(path, CHECKPOINT)
     config = json.loads(metadata["config"])
-    build = lambda create, spec, **extra: create(spec["name"], **spec["options"], **extra)  # noqa: E731
-    data = build(create_dataset, config["data"])
-    shape = tuple(data.sample_shape)
-    generator = build(create_generator, config["generator"], sample_shape=shape)
-    critic = build(create_critic, config["critic"], sample_shape=shape)
-    constraints = [build(create_constraint, spec) for spec in config["constraints"]]
+    plugins = plan(config).plugins  # as the run built them, data-derived options (shape, classes) included
+    data, generator, critic = (plugins[role].build() for role in ("data", "generator", "critic"))
+    constraints = [plugins[role].build() for role in plugins if role.startswith("constraint.")]
     for constraint in constraints:
         critic = constraint.attach(critic)
     tensors = read_tensors(path)
@@ -212,5 +208,5 @@ def load_run_checkpoint(path: str | Path, device: str | torch.device = "cpu") ->
     load_module(critic, "critic", tensors, path)
     return RunCheckpoint(
         int(metadata["step"]), config, generator.to(device), critic.to(device),
-        build(create_loss, config["loss"]), constraints, data,
+        plugins["loss"].build(), constraints, data,
     )  # fmt: skip

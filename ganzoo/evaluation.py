@@ -37,6 +37,10 @@ LABELS = {
     "w1": "W1 to real data",
     "confidence": "mean confidence",
     "frechet": "Frechet distance",
+    "own_mode": "in its class's mode (%)",
+    "own_mode_worst": "in its class's mode, worst class (%)",
+    "accuracy": "classifier accuracy on its class (%)",
+    "accuracy_worst": "classifier accuracy, worst class (%)",
 }
 
 
@@ -70,8 +74,8 @@ def evaluate(
     if "centres" in facts and "std" in facts:
         return evaluate_toy(generator, facts, seed=seed)
     if spec.name.rpartition("/")[2] == "digits":  # the classifier knows scikit-learn's digits only
-        images, _ = dataset.tensors()
-        return evaluate_digits(generator, images, seed=seed)
+        images, labels = dataset.tensors()
+        return evaluate_digits(generator, images, seed=seed, real_labels=labels)
     raise UsageError(f"no metrics for dataset '{spec}': ganzoo scores 2-D Gaussian mixtures and digits")
 
 
@@ -132,21 +136,34 @@ def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, value) pairs, values rounded to 4 significant digits and counts shown as "k / K"."""
     rows = []
     for key, value in metrics.items():
-        if key.endswith("_total"):
+        if key.endswith("_total") or not isinstance(value, (int, float)):  # per-class rows: class_rows
             continue
         total = metrics.get(f"{key}_total")
         rows.append((LABELS.get(key, key), f"{value} / {total}" if total is not None else _value(value)))
     return rows
 
 
+def class_rows(metrics: dict[str, Any]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """A conditional generator's per-class figures as (header, rows); no rows for an unconditional one."""
+    per_class = metrics.get("per_class") or []
+    keys = [k for k in per_class[0] if k != "class"] if per_class else []
+    header = ("class", *(LABELS.get(k, k) for k in keys))
+    return header, [(str(r["class"]), *(_value(r[k]) for k in keys)) for r in per_class]
+
+
 def headline(metrics: dict[str, Any]) -> str:
     """The one-line summary `ganzoo zoo list` shows."""
+    conditional = ""
+    if "own_mode_worst" in metrics:
+        conditional = f"; conditional: worst class {metrics['own_mode_worst']:.1f}% in its mode"
+    elif "accuracy" in metrics:
+        conditional = f"; conditional: accuracy {metrics['accuracy']:.1f}%"
     if {"modes", "modes_total", "high_quality"} <= metrics.keys():
-        return f"{metrics['modes']}/{metrics['modes_total']} modes, {metrics['high_quality']:.1f}% high quality"
+        return f"{metrics['modes']}/{metrics['modes_total']} modes, {metrics['high_quality']:.1f}% high quality{conditional}"
     if {"classes", "classes_total", "frechet"} <= metrics.keys():
         frechet = f"Frechet {metrics['frechet']:.3g}"
         if metrics.get("confidence", 1.0) < CONFIDENT:  # its class counts would call noise a digit
-            return f"{frechet}, classifier unsure (mean confidence {metrics['confidence']:.2f})"
-        return f"{metrics['classes']}/{metrics['classes_total']} classes, {frechet}"
+            return f"{frechet}, classifier unsure (mean confidence {metrics['confidence']:.2f}){conditional}"
+        return f"{metrics['classes']}/{metrics['classes_total']} classes, {frechet}{conditional}"
     # A third party's card may record other metrics: show its first two as they are.
     return ", ".join(f"{label} {value}" for label, value in metric_rows(metrics)[:2]) or "-"

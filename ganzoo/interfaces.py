@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -33,6 +33,29 @@ class NetworkConfig(Config):
 
 class GeneratorConfig(NetworkConfig):
     latent_dim: int = Field(64, gt=0, description="size of the latent vector z ~ N(0, I)")
+
+
+class ConditionalConfig(Config):
+    """Mixed into a network's Config, it makes the network conditional: in a `--conditional` run the
+    loop sets `classes` from the data, and the network takes labels as its second argument."""
+
+    classes: int = Field(0, ge=0, le=1_000_000, description="classes to condition on, set from the data (0: none)")
+
+    #: options that matter only when conditional: left out of what an unconditional network records
+    label_options: ClassVar[tuple[str, ...]] = ("classes",)
+
+
+def recorded_options(config: Config, leave_out: set[str] = frozenset()) -> dict[str, Any]:
+    """A network's options as a run or an exported file records them (JSON types): an unconditional
+    network's without its conditioning options, so they read as they did before conditioning existed."""
+    if not getattr(config, "classes", 0):
+        leave_out = {*leave_out, *getattr(config, "label_options", ())}
+    return config.model_dump(mode="json", exclude=set(leave_out))
+
+
+def takes_labels(cls: type) -> bool:
+    """Whether a network plugin class can be conditioned on labels (its Config has `classes`)."""
+    return "classes" in getattr(cls, "Config", Config).model_fields
 
 
 class TrainDefaults(BaseModel):
@@ -96,6 +119,10 @@ class Loss(_Plugin):
 class Constraint(_Plugin):
     """Keeps the critic in a class of functions; every hook is optional."""
 
+    #: whether `penalty` differentiates per-sample scores (a gradient penalty does), which a
+    #: BatchNorm critic couples: the loop then warns about such a critic
+    per_sample_gradients: ClassVar[bool] = True
+
     def __init__(self, config: Config | None = None) -> None:
         self._init_config(config)
 
@@ -104,7 +131,13 @@ class Constraint(_Plugin):
         return critic
 
     def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor | None:
-        """A term added to the critic loss at every critic step; None adds nothing."""
+        """A term added to the critic loss at every critic step; None adds nothing. In a conditional
+        run `critic` is a `Labelled` view: called on samples, it scores them under the real labels."""
+        return None
+
+    def generator_penalty(self, critic: nn.Module, fake: Tensor) -> Tensor | None:
+        """A term added to the generator loss at every generator step (e.g. AC-GAN's class loss on
+        fakes); None adds nothing. In a conditional run `critic` is `Labelled` with the fakes' labels."""
         return None
 
     def after_critic_step(self, critic: nn.Module) -> None:
@@ -112,7 +145,8 @@ class Constraint(_Plugin):
 
 
 class Generator(_Plugin, nn.Module):
-    """Maps z of shape (B, latent_dim) to samples of shape (B, *sample_shape)."""
+    """Maps z of shape (B, latent_dim) to samples of shape (B, *sample_shape); a conditional one
+    (its Config mixes in ConditionalConfig) maps (z, labels (B,)) instead."""
 
     Config: ClassVar[type[GeneratorConfig]] = GeneratorConfig
 
@@ -122,6 +156,7 @@ class Generator(_Plugin, nn.Module):
         self._device: torch.device | None = None
         self.latent_dim = config.latent_dim
         self.sample_shape = tuple(config.sample_shape)
+        self.classes = getattr(config, "classes", 0)
 
     @property
     def device(self) -> torch.device:
@@ -140,14 +175,54 @@ class Generator(_Plugin, nn.Module):
             return torch.randn(n, self.latent_dim, device=device, generator=generator)
         return torch.randn(n, self.latent_dim, device=generator.device, generator=generator).to(device)
 
+    def labels(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n labels drawn uniformly over the classes, on the module's device, after the latents."""
+        device = self.device if generator is None else generator.device
+        return torch.randint(self.classes, (n,), generator=generator, device=device).to(self.device)
+
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n samples, without gradients."""
-        return self(self.latent(n, generator))
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: Sequence[int] | Tensor | None = None) -> Tensor:
+        """n samples, without gradients. A conditional generator draws the class of each from
+        `labels` (n of them), or uniformly when None; an unconditional one takes no labels."""
+        z = self.latent(n, generator)
+        if not self.classes:
+            if labels is not None:
+                from .errors import UsageError
+
+                raise UsageError(f"generator '{type(self).__name__}' is unconditional: it takes no labels")
+            return self(z)
+        return self(z, self.labels(n, generator) if labels is None else check_labels(labels, n, self.classes, self.device))
+
+
+def check_labels(labels: Sequence[int] | Tensor, n: int, classes: int, device: torch.device) -> Tensor:
+    """`labels` as an int64 tensor (n,) on `device`, each in [0, classes); else a UsageError naming the fault."""
+    from .errors import UsageError
+
+    labels = torch.as_tensor(labels, device=device)
+    if labels.shape != (n,) or labels.is_floating_point() or labels.is_complex():
+        raise UsageError(f"labels must be {n} integers, one per sample; got shape {tuple(labels.shape)} of {labels.dtype}")
+    if n and (labels.min() < 0 or labels.max() >= classes):
+        raise UsageError(f"labels must lie in 0..{classes - 1} (the generator has {classes} classes); got {int(labels.min())}..{int(labels.max())}")
+    return labels.long()
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A conditional critic as a penalty sees it: called on samples, it scores them under `labels`
+    (the real batch's, which the critic step's fakes share under fake_labels=real; a penalty's
+    interpolates are scored under them). `fake_labels` are the fakes' own."""
+
+    critic: Callable[..., Tensor]
+    labels: Tensor
+    fake_labels: Tensor
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.critic(x, self.labels)
 
 
 class Critic(_Plugin, nn.Module):
-    """Maps samples (B, *sample_shape) to scores (B,): logits, or unbounded values for WGAN."""
+    """Maps samples (B, *sample_shape) to scores (B,): logits, or unbounded values for WGAN; a
+    conditional one (its Config mixes in ConditionalConfig) scores (samples, labels (B,))."""
 
     Config: ClassVar[type[NetworkConfig]] = NetworkConfig
     #: True when each sample's score depends on that sample alone (no BatchNorm or other
@@ -158,6 +233,7 @@ class Critic(_Plugin, nn.Module):
         nn.Module.__init__(self)
         self._init_config(config)
         self.sample_shape = tuple(config.sample_shape)
+        self.classes = getattr(config, "classes", 0)
 
     @property
     def batch_multiple(self) -> int:
@@ -165,11 +241,14 @@ class Critic(_Plugin, nn.Module):
         pack size); the loop checks the batch size against it before a run starts."""
         return 1
 
-    def penalty_view(self, real: Tensor, fake: Tensor) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor]:
+    def penalty_view(
+        self, real: Tensor, fake: Tensor, labels: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor]:
         """(function, real, fake) that penalties differentiate: the critic's true function and its
-        inputs. A critic is its own; a wrapper whose score belongs to a group of samples (pac)
-        returns its inner critic and the groups, so a gradient is the group's, not m times it."""
-        return self, real, fake
+        inputs. A critic is its own (`Labelled` by (real labels, fake labels) in a conditional run);
+        a wrapper whose score belongs to a group of samples (pac) returns its inner critic and the
+        groups, so a gradient is the group's, not m times it."""
+        return (self if labels is None else Labelled(self, *labels)), real, fake
 
 
 @dataclass(frozen=True)
@@ -211,9 +290,12 @@ def epoch_indices(n: int, batch_size: int, shard: Shard) -> Iterator[Tensor]:
 
 
 class Dataset(_Plugin):
-    """A source of real samples: `sample_shape` and an endless stream of batches on a device."""
+    """A source of real samples: `sample_shape` and an endless stream of batches on a device.
+    A labelled one sets `classes` and streams (samples, labels) from `labelled_batches` too."""
 
     sample_shape: tuple[int, ...]
+    #: number of classes of a labelled dataset; 0: unlabelled
+    classes: int = 0
 
     def __init__(self, config: Config | None = None) -> None:
         self._init_config(config)
@@ -232,6 +314,11 @@ class Dataset(_Plugin):
             return self.batches(batch_size, device)
         rows = shard.rows(batch_size)
         return (batch[rows] for batch in self.batches(batch_size, device))
+
+    def labelled_batches(self, batch_size: int, device: torch.device, shard: Shard) -> Iterator[tuple[Tensor, Tensor]]:
+        """What a conditional run draws: `local_batches`' samples with their int64 labels (rows,).
+        Consumes the random streams as `local_batches` does, so a run is the same with or without labels."""
+        raise NotImplementedError(f"{type(self).__name__} has no labels")
 
     def describe(self) -> dict[str, Any]:
         """Facts about the data that metrics may use (e.g. mixture centres)."""
@@ -277,6 +364,7 @@ class InMemoryImages(Dataset):
     Config: ClassVar[type[Config]] = ImageDataConfig
     channels: ClassVar[int]
     native_size: ClassVar[int]
+    classes: ClassVar[int] = 0  # known without reading a file; load()'s labels lie in [0, classes)
 
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config)
@@ -305,12 +393,16 @@ class InMemoryImages(Dataset):
         return self.local_batches(batch_size, device, Shard(seed=seed))
 
     def local_batches(self, batch_size: int, device: torch.device, shard: Shard) -> Iterator[Tensor]:
-        images, _ = self.tensors(device)
+        return (images for images, _ in self.labelled_batches(batch_size, device, shard))
+
+    def labelled_batches(self, batch_size: int, device: torch.device, shard: Shard) -> Iterator[tuple[Tensor, Tensor]]:
+        images, labels = self.tensors(device)
         for indices in epoch_indices(len(images), batch_size, shard):
-            yield images[indices.to(device)]
+            indices = indices.to(device)
+            yield images[indices], labels[indices]
 
     def describe(self) -> dict[str, Any]:
-        return {"classes": int(self.tensors()[1].max()) + 1}
+        return {"classes": self.classes} if self.classes else {}
 
 
 class Logger(_Plugin):
@@ -334,22 +426,34 @@ class Logger(_Plugin):
 
 
 class GaussianMixture(Dataset):
-    """Equal-weight isotropic Gaussians in 2-D, sampled on the device with the global RNG.
+    """Equal-weight isotropic Gaussians in 2-D, sampled on the device with the global RNG; each
+    Gaussian is a class, its label the index of its centre.
 
     A subclass sets `centres(self) -> Tensor (K, 2)` and a config with `std`.
     """
 
     sample_shape = (2,)
 
+    @property
+    def classes(self) -> int:
+        return len(self.centres())
+
     def centres(self) -> Tensor:
         raise NotImplementedError
 
     def batches(self, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+        return (points for points, _ in self._draws(batch_size, device))
+
+    def labelled_batches(self, batch_size: int, device: torch.device, shard: Shard) -> Iterator[tuple[Tensor, Tensor]]:
+        rows = shard.rows(batch_size)  # every process draws the global batch, as local_batches does
+        return ((points[rows], labels[rows]) for points, labels in self._draws(batch_size, device))
+
+    def _draws(self, batch_size: int, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
         centres = self.centres().to(device)
         std = self.config.std
         while True:
             idx = torch.randint(len(centres), (batch_size,), device=device)
-            yield centres[idx] + std * torch.randn(batch_size, 2, device=device)
+            yield centres[idx] + std * torch.randn(batch_size, 2, device=device), idx
 
     def describe(self) -> dict[str, Any]:
         return {"centres": self.centres(), "std": self.config.std}

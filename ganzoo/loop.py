@@ -38,9 +38,9 @@ from .config import TrainConfig, to_config
 from .distributed import LAUNCHER_REPORTS, PeerFailed, World, convert_batchnorm, restarted
 from .errors import CheckpointError, ConfigError, GanzooError, Interrupted, TrainingError
 from .flat import FlatParameters
-from .interfaces import Constraint, Critic, Loss, Shard
+from .interfaces import Constraint, Critic, Labelled, Loss, Shard, recorded_options, takes_labels
 from .logger_group import LoggerGroup
-from .pictures import save_curves, save_samples
+from .pictures import picture_labels, save_curves, save_samples
 from .registry import Configured, configured, plugin_info
 
 
@@ -48,6 +48,7 @@ from .registry import Configured, configured, plugin_info
 FIXED_ON_RESUME = {
     "seed": "the run continues its random streams from the checkpoint",
     "optimizer": "the checkpoint holds the other optimizer's state",
+    "conditional": "the checkpoint's networks were built for it",
 }
 #: the most generator steps a run may have: a larger step in a checkpoint is damage, not progress
 MAX_STEPS = 10**9
@@ -86,11 +87,15 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
         plugins[f"constraint.{i}"] = configured("constraint", spec)
     for i, spec in enumerate(cfg.loggers):
         plugins[f"logger.{i}"] = configured("logger", spec)
-    sample_shape = tuple(plugins["data"].build().sample_shape)
+    data = plugins["data"].build()
+    sample_shape = tuple(data.sample_shape)
     if cfg.eval_every and len(sample_shape) != 3:
         raise ConfigError(f"--eval-every measures image metrics; '{cfg.data.name}' is not image data")
+    from_data: dict[str, Any] = {"sample_shape": sample_shape}
+    if cfg.conditional:
+        from_data["classes"] = conditional_classes(cfg, data)
     for role in ("generator", "critic"):
-        plugins[role] = configured(role, getattr(cfg, role), sample_shape=sample_shape)
+        plugins[role] = configured(role, getattr(cfg, role), **from_data)
     loss_cls = plugins["loss"].cls
     defaults = loss_cls.defaults
     lr = cfg.lr or defaults.lr
@@ -108,7 +113,7 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
     }
     # Record each plugin's full options (defaults included, data-derived shape left out).
     specs = {
-        role: {"name": getattr(cfg, role).name, "options": plugins[role].config.model_dump(exclude={"sample_shape"})}
+        role: {"name": getattr(cfg, role).name, "options": recorded_options(plugins[role].config, set(from_data))}
         for role in ("loss", "data", "generator", "critic")
     }
     for field, role in (("constraints", "constraint"), ("loggers", "logger")):
@@ -117,6 +122,21 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
             for i, spec in enumerate(getattr(cfg, field))
         ]
     return Plan(to_config({**cfg.model_dump(), **filled, **specs}), plugins, sample_shape)
+
+
+def conditional_classes(cfg: TrainConfig, data: Any) -> int:
+    """The classes a --conditional run conditions on; one line when the data or a network cannot."""
+    from .registry import get_class, list_plugins
+
+    if not data.classes:
+        raise ConfigError(f"--conditional needs labelled data, and '{cfg.data}' has no labels")
+    for role in ("generator", "critic"):
+        if not takes_labels(get_class(role, getattr(cfg, role).name)):
+            able = [i.name for i in list_plugins(role) if i.status == "ok" and takes_labels(get_class(role, i.qualified_name))]
+            raise ConfigError(
+                f"--conditional: {role} '{getattr(cfg, role).name}' takes no labels; conditional {role}s: {', '.join(able)}"
+            )
+    return data.classes
 
 
 def choose_threads(cfg: TrainConfig, *networks: nn.Module) -> int:
@@ -156,21 +176,25 @@ def critic_objective(
     progress: float,
     autocast: contextlib.AbstractContextManager = contextlib.nullcontext(),
     fused: bool = False,
+    labels: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(the loss's critic objective, that plus every constraint's penalty): what one critic step minimises.
 
     Scores are computed under `autocast` and read in float32; penalties get the raw batches, in full precision.
     `fused` scores real and fake in one forward, valid for a critic whose samples do not interact.
+    `labels`, in a conditional run: (the real batch's, the fakes').
     """
     with autocast:
         real_in, fake_in = loss.perturb(real, progress), loss.perturb(fake, progress)
         if fused:
-            real_scores, fake_scores = critic(torch.cat([real_in, fake_in])).split([len(real_in), len(fake_in)])
+            both = scored(critic, torch.cat([real_in, fake_in]), None if labels is None else torch.cat(labels))
+            real_scores, fake_scores = both.split([len(real_in), len(fake_in)])
         else:
-            real_scores, fake_scores = critic(real_in), critic(fake_in)
+            real_labels, fake_labels = labels or (None, None)
+            real_scores, fake_scores = scored(critic, real_in, real_labels), scored(critic, fake_in, fake_labels)
     value = loss.critic_loss(real_scores.float(), fake_scores.float())
     total = value
-    judge, real, fake = penalty_view(critic, real, fake)
+    judge, real, fake = penalty_view(critic, real, fake.to(real.dtype), labels)
     for constraint in constraints:
         penalty = constraint.penalty(judge, real, fake)
         if penalty is not None:
@@ -178,11 +202,20 @@ def critic_objective(
     return value, total
 
 
-def penalty_view(critic: Callable, real: torch.Tensor, fake: torch.Tensor) -> tuple[Callable, torch.Tensor, torch.Tensor]:
+def scored(critic: Callable, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """The critic's scores of x, under `labels` in a conditional run."""
+    return critic(x) if labels is None else critic(x, labels)
+
+
+def penalty_view(
+    critic: Callable, real: torch.Tensor, fake: torch.Tensor, labels: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> tuple[Callable, torch.Tensor, torch.Tensor]:
     """What penalties see: the critic's own function and inputs (`Critic.penalty_view`), for a
-    plain callable the callable itself."""
+    plain callable the callable itself; `Labelled` in a conditional run."""
     view = getattr(critic, "penalty_view", None)
-    return view(real, fake) if view is not None else (critic, real, fake)
+    if view is not None:
+        return view(real, fake) if labels is None else view(real, fake, labels)
+    return (critic if labels is None else Labelled(critic, *labels)), real, fake
 
 
 def grad_norm(module: nn.Module) -> torch.Tensor:
@@ -418,21 +451,31 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def fake_batch(self) -> torch.Tensor:
-        """This process's rows of a global batch of z, drawn from the shared stream."""
+    def fake_batch(self, draw_labels: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This process's rows of a global batch of z and, if asked, of uniform labels, drawn from the
+        shared stream (so the labels, like z, do not depend on the number of processes)."""
         z = self.generator.latent(self.cfg.batch_size)
-        return z[self.rows] if self.world.size > 1 else z
+        labels = self.generator.labels(self.cfg.batch_size) if draw_labels else None
+        if self.world.size == 1:
+            return z, labels
+        return z[self.rows], None if labels is None else labels[self.rows]
 
     def critic_step(self, real_stream, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One critic update on the next real batch and a batch of fakes; in a conditional run the
+        fakes take the real batch's labels (fake_labels=real) or uniform ones."""
         if self.cuda_graphs:  # a new step: the graphs' outputs of the last one are no longer read
             torch.compiler.cudagraph_mark_step_begin()
-        real = next(real_stream)
+        real, real_labels = next(real_stream) if self.cfg.conditional else (next(real_stream), None)
         self.real_batches += 1
+        z, fake_labels = self.fake_batch(self.cfg.conditional and self.cfg.fake_labels == "uniform")
+        if real_labels is not None and fake_labels is None:
+            fake_labels = real_labels
         with torch.no_grad(), self.autocast:
-            fake = self.generator_fn(self.fake_batch())
+            fake = self.generate(z, fake_labels)
+        labels = None if real_labels is None else (real_labels, fake_labels)
         with self.world.own_rng():
             loss, total = critic_objective(
-                self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast, self.fused
+                self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast, self.fused, labels
             )
         self.flat_c.zero_grad()
         total.backward()
@@ -444,14 +487,25 @@ class Trainer:
             constraint.after_critic_step(self.critic)
         return loss.detach(), norm
 
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        return self.generator_fn(z) if labels is None else self.generator_fn(z, labels)
+
     def generator_step(self, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One generator update on fakes of uniform labels in a conditional run: the loss's term and
+        every constraint's generator penalty (AC-GAN's class loss)."""
         if self.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
+        z, labels = self.fake_batch(self.cfg.conditional)
         with self.autocast:
-            fake = self.generator_fn(self.fake_batch())
+            fake = self.generate(z, labels)
             with self.world.own_rng():
-                scores = self.critic_fn(self.loss.perturb(fake, progress))
+                scores = scored(self.critic_fn, self.loss.perturb(fake, progress), labels)
         loss = self.loss.generator_loss(scores.float())
+        judge = self.critic if labels is None else Labelled(self.critic, labels, labels)
+        for constraint in self.constraints:
+            term = constraint.generator_penalty(judge, fake.float())
+            if term is not None:
+                loss = loss + term
         self.flat_g.zero_grad()
         loss.backward(inputs=self.flat_g.params)  # through the critic, but no critic weight gradients
         self.flat_g.gather_grads()
@@ -468,17 +522,17 @@ class Trainer:
     def sample_generator(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.generator
 
-    def picture(self, fixed_z: torch.Tensor, reference: torch.Tensor | None, metrics_path: Path) -> Path:
-        """The samples of the fixed z, and the curves of every metric so far; both go to the loggers."""
+    def picture(self, fixed: tuple[torch.Tensor, torch.Tensor | None], reference: torch.Tensor | None, metrics_path: Path) -> Path:
+        """The samples of the fixed z (and labels), and the curves of every metric so far; both go to the loggers."""
         generator = self.sample_generator()
         was_training = generator.training
         generator.eval()
         with torch.no_grad():
-            fake = generator(fixed_z)
+            fake = generator(*[t for t in fixed if t is not None])
         generator.train(was_training)
         path = self.run_dir / "samples" / f"step-{self.step:07d}.png"
         which = ", EMA generator" if self.ema is not None else ""
-        samples = save_samples(path, fake, reference, title=f"{self.objective()}, step {self.step:,}{which}")
+        samples = save_samples(path, fake, reference, title=f"{self.objective()}, step {self.step:,}{which}", labels=fixed[1])
         records = [json.loads(line) for line in metrics_path.read_text().splitlines()]
         curves = save_curves(self.run_dir / "curves.png", {self.run_dir.name: records}) if records else None
         for name, written in (("samples", samples), ("curves", curves)):
@@ -486,8 +540,8 @@ class Trainer:
                 self.loggers.log_picture(self.step, name, written)
         return samples
 
-    def prepare_files(self, metrics_path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Rank 0's files of a starting run; the fixed z and real points its pictures show."""
+    def prepare_files(self, metrics_path: Path) -> tuple[tuple[torch.Tensor, torch.Tensor | None], torch.Tensor | None]:
+        """Rank 0's files of a starting run; the fixed (z, labels) and real points its pictures show."""
         for folder in (self.run_dir, self.run_dir / "checkpoints", self.run_dir / "samples"):
             remove_stale_temps(folder)  # left by a killed run; ours are made anew
         (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
@@ -496,9 +550,11 @@ class Trainer:
         # Drawn without touching the training RNG.
         with torch.random.fork_rng(devices=[self.device] if self.cuda_rng else []):
             torch.manual_seed(self.cfg.seed + 1)
-            fixed_z = self.generator.latent(64 if len(self.plan.sample_shape) != 1 else 1000)
+            points = len(self.plan.sample_shape) == 1
+            labels = picture_labels(self.generator.classes, points).to(self.device) if self.cfg.conditional else None
+            fixed_z = self.generator.latent(1000 if points else 64 if labels is None else len(labels))
             reference = next(self.data.batches(1000, self.device)) if self.plan.sample_shape == (2,) else None
-        return fixed_z, reference
+        return (fixed_z, labels), reference
 
     def run(self) -> TrainResult:
         cfg, device, main = self.cfg, self.device, self.world.main
@@ -513,9 +569,10 @@ class Trainer:
         with contextlib.ExitStack() as stack:
             self.loggers.start(self.run_dir, self.cfg.model_dump(mode="json"))  # one that cannot start: no files
             stack.callback(self.loggers.close)
-            fixed_z, reference = self.prepare_files(metrics_path) if main else (None, None)
+            fixed, reference = self.prepare_files(metrics_path) if main else (None, None)
             shard = Shard(self.world.rank, self.world.size, cfg.seed, self.real_batches)
-            stream = self.data.local_batches(cfg.batch_size, device, shard)
+            draw = self.data.labelled_batches if cfg.conditional else self.data.local_batches
+            stream = draw(cfg.batch_size, device, shard)
             log_file = stack.enter_context(metrics_path.open("a")) if main else None
             bar = stack.enter_context(contextlib.closing(self.progress_bar()))
             stack.enter_context(stop.installed())
@@ -553,7 +610,7 @@ class Trainer:
                     bar.set_postfix({k: f"{last[k]:.4g}" for k in ("critic_loss", "generator_loss", "wasserstein") if k in last})
                     interval_start, interval_steps = now, 0
                 if main and (self.step % cfg.sample_every == 0 or self.step == cfg.steps):
-                    samples_path = self.picture(fixed_z, reference, metrics_path)
+                    samples_path = self.picture(fixed, reference, metrics_path)
                 if checkpoint_due:
                     self.save_checkpoint()
         if stopping:
@@ -577,11 +634,14 @@ class Trainer:
         cfg = self.cfg
         with torch.random.fork_rng(devices=[self.device] if self.cuda_rng else []):
             torch.manual_seed(cfg.seed + 2)  # the same latents at every evaluation, none drawn from the run's stream
-            z = self.generator.latent(cfg.eval_n)[Shard(self.world.rank, self.world.size).rows(cfg.eval_n)]
+            rows = Shard(self.world.rank, self.world.size).rows(cfg.eval_n)
+            z = self.generator.latent(cfg.eval_n)[rows]
+            labels = self.generator.labels(cfg.eval_n)[rows] if cfg.conditional else None
         generator = self.sample_generator()
         was_training = generator.training
         generator.eval()
-        batches = (generator(chunk) for chunk in z.split(cfg.batch_size))
+        inputs = zip(z.split(cfg.batch_size), labels.split(cfg.batch_size)) if labels is not None else ((c,) for c in z.split(cfg.batch_size))
+        batches = (generator(*chunk) for chunk in inputs)
         fake, logits = features(batches, len(z), self.extractor, "evaluating", quiet=True)
         generator.train(was_training)
         fake, logits = torch.cat(self.world.gather(fake)), torch.cat(self.world.gather(logits))
@@ -755,7 +815,10 @@ def check_critic_batch(cfg: TrainConfig, world: World, critic: Critic) -> None:
 
 def warn_coupled_penalties(cfg: TrainConfig, constraints: list[Constraint], critic: nn.Module) -> None:
     """A gradient penalty assumes each score depends on its own sample; BatchNorm couples a batch."""
-    penalties = [spec.name for spec, c in zip(cfg.constraints, constraints) if type(c).penalty is not Constraint.penalty]
+    penalties = [
+        spec.name for spec, c in zip(cfg.constraints, constraints)
+        if type(c).penalty is not Constraint.penalty and c.per_sample_gradients
+    ]  # fmt: skip
     if penalties and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in critic.modules()):
         print(
             f"ganzoo: warning: critic '{cfg.critic.name}' has BatchNorm layers, which couple the samples of a batch: "

@@ -247,13 +247,39 @@ def digits_metrics(samples: Tensor, real: Tensor, classifier: DigitsClassifier |
     }
 
 
-def _draw(generator: nn.Module, n: int, seed: int) -> Tensor:
-    """n samples from a ganzoo.Generator, on the CPU, from latents fixed by the seed."""
+def balanced_labels(n: int, classes: int) -> Tensor:
+    """n labels, each class as often as n allows, in class order: what a conditional generator is scored on."""
+    return torch.arange(n) * classes // n
+
+
+def _draw(generator: nn.Module, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
+    """n samples from a ganzoo.Generator, on the CPU, from latents fixed by the seed, and the
+    labels they were drawn for (balanced over the classes) if the generator is conditional."""
     rng = torch.Generator(device=generator.device).manual_seed(seed)
-    samples = generator.sample(n, generator=rng).detach().float().cpu()
+    classes = getattr(generator, "classes", 0)
+    labels = balanced_labels(n, classes) if classes else None
+    samples = generator.sample(n, generator=rng, **({} if labels is None else {"labels": labels}))
+    samples = samples.detach().float().cpu()
     if not torch.isfinite(samples).all():
         raise MetricError("no metric can be computed: the generator made NaN or infinite samples")
-    return samples
+    return samples, labels
+
+
+def _per_class(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """A conditional generator's summary of the per-class `key` (a %): over all samples and its worst class."""
+    return {key: sum(r[key] for r in rows) / len(rows), f"{key}_worst": min(r[key] for r in rows)}
+
+
+def toy_class_rows(samples: Tensor, labels: Tensor, centres: Tensor, std: float) -> list[dict[str, Any]]:
+    """Per class k of a mixture (mode k): the % of its samples whose nearest centre is k, and the %
+    of them within 3 std of it (high quality, as in `mode_metrics`)."""
+    distance, nearest = torch.cdist(samples.double(), centres.double()).min(dim=1)
+    rows = []
+    for k in range(len(centres)):
+        own = nearest[labels == k] == k
+        good = own & (distance[labels == k] < 3 * std)
+        rows.append({"class": k, "own_mode": 100.0 * float(own.double().mean()), "high_quality": 100.0 * float(good.double().mean())})
+    return rows
 
 
 def evaluate_toy(
@@ -268,16 +294,44 @@ def evaluate_toy(
         raise ValueError(f"n_w1 must be in 1..n={n}, got {n_w1}")
     centres = torch.as_tensor(description["centres"]).detach().cpu().float()
     std = float(description["std"])
-    fake = _draw(generator, n, seed)
+    fake, labels = _draw(generator, n, seed)
     rng = torch.Generator().manual_seed(seed)
     real = centres[torch.randint(len(centres), (n_w1,), generator=rng)] + std * torch.randn(n_w1, 2, generator=rng)
-    return {**mode_metrics(fake, centres, std), "w1": wasserstein1(fake[:n_w1], real)}
+    # A conditional generator's samples come in class order: W1 takes a subset that holds every class.
+    subset = fake if labels is None else fake[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
+    metrics = {**mode_metrics(fake, centres, std), "w1": wasserstein1(subset[:n_w1], real)}
+    if labels is None:
+        return metrics
+    if generator.classes != len(centres):
+        raise MetricError(f"the generator has {generator.classes} classes, the mixture {len(centres)} modes")
+    rows = toy_class_rows(fake, labels, centres, std)
+    return {**metrics, **_per_class(rows, "own_mode"), "per_class": rows}
 
 
+@torch.no_grad()
 def evaluate_digits(
     generator: nn.Module, real_images: Tensor, n: int | None = None, seed: int = 0,
-    classifier: DigitsClassifier | None = None,
+    classifier: DigitsClassifier | None = None, real_labels: Tensor | None = None,
 ) -> dict[str, Any]:
-    """`digits_metrics` on n generated images (default: as many as real images) against real ones."""
-    fake = _draw(generator, n or len(real_images), seed)
-    return digits_metrics(fake, real_images, classifier)
+    """`digits_metrics` on n generated images (default: as many as real images) against real ones;
+    for a conditional generator, also per class: the classifier's accuracy on the class's samples
+    (it predicts the class asked for) and their Frechet distance to the real images of the class."""
+    fake, labels = _draw(generator, n or len(real_images), seed)
+    classifier = classifier if classifier is not None else load_digits_classifier()
+    metrics = digits_metrics(fake, real_images, classifier)
+    if labels is None:
+        return metrics
+    if generator.classes != DIGITS_CLASSES:
+        raise MetricError(f"the generator has {generator.classes} classes, the digits {DIGITS_CLASSES}")
+    device = next(classifier.parameters()).device
+    fake_features, real_features = classifier.features(fake.to(device)), classifier.features(real_images.to(device))
+    predicted = classifier.classify(fake_features).argmax(dim=1).cpu()
+    rows = [
+        {
+            "class": k,
+            "accuracy": 100.0 * float((predicted[labels == k] == k).double().mean()),
+            "frechet": frechet_distance(real_features[real_labels == k], fake_features[labels == k]),
+        }
+        for k in range(DIGITS_CLASSES)
+    ]
+    return {**metrics, **_per_class(rows, "accuracy"), "per_class": rows}

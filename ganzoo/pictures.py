@@ -48,13 +48,52 @@ def captioned(picture: Image.Image, caption: str) -> Image.Image:
     return framed
 
 
-def save_scatter(path: Path, fake: torch.Tensor, reference: torch.Tensor | None, title: str) -> Path:
+#: a conditional generator's picture: this many images of each class, for the first CLASS_ROWS classes
+PER_CLASS, CLASS_ROWS = 8, 16
+
+
+def picture_labels(classes: int, points: bool) -> torch.Tensor:
+    """The labels a conditional generator's picture shows: 1,000 points spread evenly over the
+    classes, or PER_CLASS images of each class (of the first CLASS_ROWS), in class order."""
+    if points:
+        return torch.arange(1000) * classes // 1000
+    return torch.arange(min(classes, CLASS_ROWS)).repeat_interleave(PER_CLASS)
+
+
+def class_rows(images: torch.Tensor, labels: torch.Tensor) -> Image.Image:
+    """An image grid with one row per class (its samples in their order), the class on the left."""
+    from PIL import ImageDraw, ImageFont
+
+    classes = sorted(set(labels.tolist()))
+    per_row = max(int((labels == k).sum()) for k in classes)
+    cells = []
+    for k in classes:  # each row padded with blank (white) cells to the longest
+        row = images[labels == k]
+        cells += [row, torch.ones(per_row - len(row), *images.shape[1:], device=images.device)]
+    grid = image_grid(torch.cat(cells), columns=per_row)
+    font = ImageFont.load_default(size=14)
+    margin = int(max(font.getlength(str(k)) for k in classes)) + 10
+    framed = Image.new(grid.mode, (grid.width + margin, grid.height), 255 if grid.mode == "L" else (255,) * 3)
+    framed.paste(grid, (margin, 0))
+    draw, height = ImageDraw.Draw(framed), grid.height / len(classes)
+    for row, k in enumerate(classes):
+        draw.text((4, row * height + height / 2 - 8), str(k), fill=0 if grid.mode == "L" else (0, 0, 0), font=font)
+    return framed
+
+
+def save_scatter(
+    path: Path, fake: torch.Tensor, reference: torch.Tensor | None, title: str, labels: torch.Tensor | None = None
+) -> Path:
     fig, ax = new_figure(figsize=(5, 5))
     if reference is not None:
         ref = reference.detach().float().cpu().numpy()
         ax.scatter(ref[:, 0], ref[:, 1], s=4, c="0.6", label="real")
     points = fake.detach().float().cpu().numpy()
-    ax.scatter(points[:, 0], points[:, 1], s=4, c="tab:orange", alpha=0.7, label="generated")
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=4, c="tab:orange", alpha=0.7, label="generated")
+    else:  # coloured by the class each point was asked for
+        ax.scatter(points[:, 0], points[:, 1], s=4, c=labels.cpu().numpy() % 20, cmap="tab20", vmin=0, vmax=19,
+                   alpha=0.8, label="generated, coloured by class")  # fmt: skip
     ax.set_aspect("equal")
     ax.set_title("\n".join(textwrap.wrap(title, 64)), fontsize=9)
     ax.set_xlabel("x1")
@@ -163,12 +202,16 @@ def save_figure(fig, path: Path) -> Path:
         plt.close(fig)
 
 
-def save_samples(path: Path, fake: torch.Tensor, reference: torch.Tensor | None = None, title: str = "") -> Path | None:
-    """A scatter plot for 2-D points, an image grid for (C, H, W) images; None for other shapes."""
+def save_samples(
+    path: Path, fake: torch.Tensor, reference: torch.Tensor | None = None, title: str = "", labels: torch.Tensor | None = None
+) -> Path | None:
+    """A scatter plot for 2-D points, an image grid for (C, H, W) images; None for other shapes.
+    With the samples' `labels`: points coloured by class, images in one labelled row per class."""
     if fake.ndim == 2 and fake.shape[1] == 2:
-        return save_scatter(path, fake, reference, title)
+        return save_scatter(path, fake, reference, title, labels)
     if fake.ndim == 4 and fake.shape[1] in (1, 3):
-        grid = captioned(image_grid(fake), title) if title else image_grid(fake)
+        grid = image_grid(fake) if labels is None else class_rows(fake, labels)
+        grid = captioned(grid, title) if title else grid
         fmt = picture_format(path)
         return atomic_write(path, lambda tmp: grid.save(tmp, format=fmt.upper()))
     return None

@@ -75,5 +75,9 @@ class CelebA(ganzoo.InMemoryImages):
             raise ganzoo.UsageError(f"CelebA has no attribute '{self.config.attribute}'; it has {', '.join(self.attribute_names)}")
         return self.attribute_names.index(self.config.attribute)
 
+    @property
+    def classes(self) -> int:
+        return 2 if self.config.attribute else 0  # labelled by its attribute, if one is chosen
+
     def describe(self) -> dict:
         return {"classes": 2 if self.config.attribute else 1}

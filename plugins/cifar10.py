@@ -21,7 +21,7 @@ RECORD = 1 + 3 * 32 * 32  # a label byte, then the red, green and blue 32x32 pla
 class CIFAR10(ganzoo.InMemoryImages):
     """CIFAR-10 (Krizhevsky 2009): 50,000 train and 10,000 test 32x32 colour images, 10 classes."""
 
-    channels, native_size = 3, 32
+    channels, native_size, classes = 3, 32, 10
 
     class Config(ganzoo.ImageDataConfig):
         split: Literal["train", "test"] = Field("train", description="the official train or test split")

@@ -5,6 +5,8 @@ from torch import Tensor, nn
 
 import ganzoo
 
+from .conditioning import ClassBatchNorm2d, CriticConfig, FeatureCritic, GeneratorConfig, with_labels
+
 SIDES = (8, 16, 32, 64, 128)
 CHANNELS = (1, 3)
 
@@ -21,7 +23,7 @@ def _init_weights(module: nn.Module) -> None:
     # As in the WGAN reference code (and the DCGAN paper): N(0, 0.02) convs, N(1, 0.02) BatchNorm scales.
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:  # conditional ones init their own
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
@@ -41,34 +43,36 @@ class _ImageConfig(ganzoo.NetworkConfig):
 
 
 class DCGANGenerator(ganzoo.Generator):
-    """DCGAN generator (Radford et al.): transposed convolutions from 4x4 up to the image side."""
+    """DCGAN generator (Radford et al.): transposed convolutions from 4x4 up to the image side;
+    conditional, its BatchNorms take each class's own scale and shift (conditional BatchNorm)."""
 
-    class Config(_ImageConfig, ganzoo.GeneratorConfig):
+    class Config(_ImageConfig, ganzoo.GeneratorConfig, ganzoo.ConditionalConfig):
         latent_dim: int = Field(100, gt=0, description="size of z")
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         channels, side, _ = self.sample_shape
         maps = _feature_maps(side, config.width)[::-1]
+        norm = (lambda m: ClassBatchNorm2d(m, self.classes)) if self.classes else nn.BatchNorm2d
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(config.latent_dim, maps[0], 4, 1, 0, bias=False),
-            nn.BatchNorm2d(maps[0]),
+            norm(maps[0]),
             nn.ReLU(True),
         ]
         for cin, cout in zip(maps, maps[1:]):
-            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), norm(cout), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(maps[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(_init_weights)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.net(z.view(len(z), -1, 1, 1))
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return with_labels(self.net, z.view(len(z), -1, 1, 1), labels)
 
 
-class DCGANCritic(ganzoo.Critic):
+class DCGANCritic(FeatureCritic):
     """DCGAN critic: strided convolutions down to 4x4 and one raw score (no sigmoid)."""
 
-    class Config(_ImageConfig):
+    class Config(_ImageConfig, CriticConfig):
         """DCGAN critic options."""
 
     def __init__(self, config: Config) -> None:
@@ -81,6 +85,7 @@ class DCGANCritic(ganzoo.Critic):
         layers.append(nn.Conv2d(maps[-1], 1, 4, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
         self.apply(_init_weights)
+        self.condition(maps[-1] * 16)  # the 4x4 maps the last convolution reads
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x).flatten()
+    def features(self, x: Tensor) -> Tensor:
+        return self.net[:-1](x)

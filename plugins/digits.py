@@ -25,6 +25,8 @@ def _load(size: int, split: str) -> tuple[Tensor, Tensor]:
 class Digits(ganzoo.Dataset):
     """scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes), scaled to [-1, 1]."""
 
+    classes = 10
+
     class Config(ganzoo.Config):
         size: int = Field(8, description="image side: 8, 16 or 32 (upsampled bilinearly)")
         split: Literal["all", "train", "test"] = Field("all", description="a fixed 80/20 train/test split, or all")
@@ -50,9 +52,13 @@ class Digits(ganzoo.Dataset):
         return self.local_batches(batch_size, device, ganzoo.Shard(seed=seed))
 
     def local_batches(self, batch_size: int, device: torch.device, shard: ganzoo.Shard) -> Iterator[Tensor]:
-        images, _ = self.tensors(device)
+        return (images for images, _ in self.labelled_batches(batch_size, device, shard))
+
+    def labelled_batches(self, batch_size: int, device: torch.device, shard: ganzoo.Shard) -> Iterator[tuple[Tensor, Tensor]]:
+        images, labels = self.tensors(device)
         for indices in ganzoo.epoch_indices(len(images), batch_size, shard):
-            yield images[indices.to(device)]
+            indices = indices.to(device)
+            yield images[indices], labels[indices]
 
     def describe(self) -> dict[str, Any]:
         return {"classes": 10}

@@ -44,7 +44,8 @@ def _to_unit_range(pixels: Tensor) -> Tensor:
 
 
 class Folder(ganzoo.Dataset):
-    """Every image in a folder (png, jpg, jpeg, bmp, webp; recursive), centre-cropped to a square."""
+    """Every image in a folder (png, jpg, jpeg, bmp, webp; recursive), centre-cropped to a square;
+    labelled when every image lies in a subfolder (one class per subfolder, as torchvision's ImageFolder)."""
 
     class Config(ganzoo.Config):
         path: Path = Field(description="folder of images, searched recursively")
@@ -76,39 +77,57 @@ class Folder(ganzoo.Dataset):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         self.sample_shape = (config.channels, config.size, config.size)
+        self.files = image_files(config.path)
+        # As torchvision's ImageFolder: when every image lies in a subfolder, each subfolder is a class.
+        parts = [f.relative_to(config.path).parts for f in self.files]
+        self.class_names = sorted({p[0] for p in parts}) if all(len(p) > 1 for p in parts) else []
+        self.classes = len(self.class_names)
+        index = {name: i for i, name in enumerate(self.class_names)}
+        self.labels = torch.tensor([index[p[0]] for p in parts] if self.classes else [], dtype=torch.long)
 
     def batches(self, batch_size: int, device: torch.device) -> Iterator[Tensor]:
         seed = int(torch.randint(2**62, ()))  # from the global RNG, so manual_seed makes it repeatable
         return self.local_batches(batch_size, device, ganzoo.Shard(seed=seed))
 
     def local_batches(self, batch_size: int, device: torch.device, shard: ganzoo.Shard) -> Iterator[Tensor]:
+        return (images for images, _ in self._indexed(batch_size, device, shard))
+
+    def labelled_batches(self, batch_size: int, device: torch.device, shard: ganzoo.Shard) -> Iterator[tuple[Tensor, Tensor]]:
+        if not self.classes:
+            raise ganzoo.UsageError(f"{self.config.path} has no labels: put each class's images in a subfolder of their own")
+        labels = self.labels.to(device)
+        return ((images, labels[indices]) for images, indices in self._indexed(batch_size, device, shard))
+
+    def _indexed(self, batch_size: int, device: torch.device, shard: ganzoo.Shard) -> Iterator[tuple[Tensor, Tensor]]:
+        """(images in [-1, 1], their indices) of this process's rows of each global batch."""
         device = torch.device(device)
-        images = _Images(image_files(self.config.path), self.config.size, self.config.channels)
+        images = _Images(self.files, self.config.size, self.config.channels)
         if len(images) < batch_size:
             raise ganzoo.UsageError(
                 f"{self.config.path} holds {len(images)} images, fewer than one batch of {batch_size}"
             )
-        batches = ganzoo.epoch_indices(len(images), batch_size, shard)
+        batches = (indices.to(device) for indices in ganzoo.epoch_indices(len(images), batch_size, shard))
         size_mb = len(images) * self.config.channels * self.config.size**2 / 2**20  # as uint8
         if size_mb > self.config.memory_limit_mb:
             return self._stream(images, batches, device)
         pixels = self._decode_all(images).to(device)
         if 4 * size_mb <= self.config.memory_limit_mb:  # float32 fits too: convert once, index only
             pixels = _to_unit_range(pixels)
-            return (pixels[indices.to(device)] for indices in batches)
-        return (_to_unit_range(pixels[indices.to(device)]) for indices in batches)
+            return ((pixels[indices], indices) for indices in batches)
+        return ((_to_unit_range(pixels[indices]), indices) for indices in batches)
 
     def _decode_all(self, images: _Images) -> Tensor:
         loader = DataLoader(images, batch_size=256, num_workers=self.config.num_workers)
         return torch.cat(list(loader))
 
-    def _stream(self, images: _Images, batches: Iterator[Tensor], device: torch.device) -> Iterator[Tensor]:
+    def _stream(self, images: _Images, batches: Iterator[Tensor], device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
         pinned = device.type == "cuda"
+        order: list[Tensor] = []  # the loader reads the batches in order, so each batch's indices are the next
         loader = DataLoader(
             images,
-            batch_sampler=(indices.tolist() for indices in batches),
+            batch_sampler=(order.append(indices) or indices.tolist() for indices in batches),
             num_workers=self.config.num_workers,
             pin_memory=pinned,
         )
         for pixels in loader:
-            yield _to_unit_range(pixels.to(device, non_blocking=pinned))
+            yield _to_unit_range(pixels.to(device, non_blocking=pinned)), order.pop(0)

@@ -86,11 +86,19 @@ class LSUN(ganzoo.Dataset):
         return self.local_batches(batch_size, device, ganzoo.Shard(seed=seed))
 
     def local_batches(self, batch_size: int, device: torch.device, shard: ganzoo.Shard) -> Iterator[Tensor]:
+        return (images for images, _ in self.labelled_batches(batch_size, device, shard))
+
+    def labelled_batches(self, batch_size: int, device: torch.device, shard: ganzoo.Shard) -> Iterator[tuple[Tensor, Tensor]]:
         keys = self.keys()
         envs = [self.open(path.parent) for path in self.config.files()]
         for indices in ganzoo.epoch_indices(len(keys), batch_size, shard):
             pixels = torch.stack([self.decode(envs, *keys[i]) for i in indices.tolist()])
-            yield (pixels.float() / 127.5 - 1).to(device)
+            labels = torch.tensor([keys[i][0] for i in indices.tolist()])
+            yield (pixels.float() / 127.5 - 1).to(device), labels.to(device)
+
+    @property
+    def classes(self) -> int:
+        return len(self.config.categories)  # the label is the category
 
     def labels(self) -> Tensor:
         return torch.tensor([label for label, _ in self.keys()])

@@ -12,7 +12,7 @@ import ganzoo
 class MNIST(ganzoo.InMemoryImages):
     """MNIST handwritten digits (LeCun et al.): 60,000 train and 10,000 test 28x28 images, 10 classes."""
 
-    channels, native_size = 1, 28
+    channels, native_size, classes = 1, 28, 10
 
     class Config(ganzoo.ImageDataConfig):
         folder: ClassVar[str] = "MNIST"  # torchvision's layout: ROOT/MNIST/raw/<the official IDX files>

@@ -12,9 +12,10 @@ def packed_shape(shape: tuple[int, ...], m: int) -> tuple[int, ...]:
 
 
 class Pac(ganzoo.Critic):
-    """PacGAN packing (Lin et al. 2018): any critic judges m samples at once, against mode collapse."""
+    """PacGAN packing (Lin et al. 2018): any critic judges m samples at once, against mode collapse.
+    Conditional, a pack's m labels go with it, (B / m, m), to a conditional base critic."""
 
-    class Config(ganzoo.NetworkConfig):
+    class Config(ganzoo.NetworkConfig, ganzoo.ConditionalConfig):
         m: int = Field(2, ge=1, description="samples per pack (PacGAN2: 2, PacGAN4: 4)")
         base: ganzoo.PluginSpec = Field(
             ganzoo.PluginSpec(name="mlp"), description="the critic that judges each pack, NAME[:options]"
@@ -24,8 +25,11 @@ class Pac(ganzoo.Critic):
         def _base_takes_packs(self):
             # Checked with the run's config, before any network exists: the base must accept packs.
             base = ganzoo.get_class("critic", self.base.name)
+            if self.classes and not ganzoo.takes_labels(base):
+                raise ValueError(f"critic '{self.base.name}' takes no labels, so it cannot judge labelled packs")
+            labels = {"classes": self.classes} if self.classes else {}
             try:
-                base.Config(**self.base.options, sample_shape=packed_shape(self.sample_shape, self.m))
+                base.Config(**self.base.options, **labels, sample_shape=packed_shape(self.sample_shape, self.m))
             except ValidationError as exc:
                 raise ValueError("; ".join(self._describe(e) for e in exc.errors())) from None
             return self
@@ -39,7 +43,8 @@ class Pac(ganzoo.Critic):
     def __init__(self, config: Config) -> None:
         super().__init__(config)
         packed = packed_shape(self.sample_shape, config.m)
-        self.critic = ganzoo.create_critic(config.base.name, **config.base.options, sample_shape=packed)
+        labels = {"classes": self.classes} if self.classes else {}
+        self.critic = ganzoo.create_critic(config.base.name, **config.base.options, **labels, sample_shape=packed)
 
     @property
     def batch_multiple(self) -> int:
@@ -52,11 +57,15 @@ class Pac(ganzoo.Critic):
                                     f"use a batch size divisible by {m}")  # fmt: skip
         return x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:]) if x.dim() == 4 else x.reshape(len(x) // m, -1)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         # Each sample gets its pack's score: every loss's mean over samples is its mean over packs.
-        return self.critic(self.pack(x)).repeat_interleave(self.config.m)
+        scores = self.critic(self.pack(x)) if labels is None else self.critic(self.pack(x), labels.view(-1, self.config.m))
+        return scores.repeat_interleave(self.config.m)
 
-    def penalty_view(self, real: Tensor, fake: Tensor):
+    def penalty_view(self, real: Tensor, fake: Tensor, labels: tuple[Tensor, Tensor] | None = None):
         # The true function is the base critic on packs: through the repeated score, a sample's
         # gradient would be m times its pack's.
-        return self.critic.penalty_view(self.pack(real), self.pack(fake))
+        packs = (self.pack(real), self.pack(fake))
+        if labels is None:  # as an unconditional base critic's own penalty_view expects
+            return self.critic.penalty_view(*packs)
+        return self.critic.penalty_view(*packs, tuple(y.view(-1, self.config.m) for y in labels))

@@ -115,6 +115,8 @@ def command_line(config: dict[str, Any]) -> str:
         flag = "--constraint" if key == "constraints" else "--" + key.replace("_", "-")
         if key == "betas":
             flags.append(f"{flag} {' '.join(map(str, value))}")
+        elif value is True:  # a flag
+            flags.append(flag)
         else:
             flags += [f"{flag} {v}" for v in (value if isinstance(value, list) else [value])]
     return "OMP_NUM_THREADS=1 ganzoo train " + " ".join(flags)

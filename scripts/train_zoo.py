@@ -40,8 +40,8 @@ import yaml
 import ganzoo
 from ganzoo.checkpoint import atomic_write, load_module, read_tensors
 from ganzoo.diagnostics import load_run_checkpoint
-from ganzoo.evaluation import LABELS, evaluate, headline, metric_rows, to_json
-from ganzoo.pictures import new_figure, save_figure, save_samples
+from ganzoo.evaluation import LABELS, class_rows, evaluate, headline, metric_rows, to_json
+from ganzoo.pictures import new_figure, picture_labels, save_figure, save_samples
 from ganzoo.zoo import ModelCard, model_card
 from shared import PACGAN_STEPS, PACGAN_TABLE1, command_line, markdown_table, pacgan_recipe, replace_block
 
@@ -92,6 +92,9 @@ STEPS = {
     ("ring8", "js"): 60_000, ("grid25", "js"): 150_000, ("digits", "js"): 15_000,
     ("ring8", "wgan"): 10_000, ("grid25", "wgan"): 10_000, ("digits", "wgan"): 5_000,
 }
+#: generator steps of the class-conditional models: each class is one mode (grid25) or one digit,
+#: an easier task than covering every mode unconditioned
+CONDITIONAL_STEPS = {"grid25": 30_000, "digits": 15_000}
 #: scored checkpoints per run: the metrics over training
 LEGS = 10
 
@@ -107,6 +110,12 @@ DESCRIPTIONS = {
     "hinge-sn": "the hinge loss with a spectrally normalised critic (Miyato et al. 2018)",
     "least-squares": "the least-squares loss of LSGAN (Mao et al. 2017), targets 0 and 1",
     "nonsaturating-r1": "the -log D loss with the R1 penalty on real data (Mescheder et al. 2018), gamma 10",
+    "projection": "the projection discriminator of Miyato & Koyama (2018): the critic adds the inner product of "
+    "a learned class embedding with its last features, and the generator reads a class embedding beside z "
+    "(conditional BatchNorm in a DCGAN generator)",
+    "acgan": "AC-GAN (Odena et al. 2017): the critic's auxiliary classifier head learns the classes of real "
+    "data (weight 1; not of fakes, which StudioGAN's maintainers found helps) and the generator is also "
+    "trained to make its fakes classified as the class asked for (conditional BatchNorm in the generator)",
     "ring8": "ring8, eight Gaussians (std 0.01) evenly spaced on the unit circle",
     "grid25": "grid25, 25 Gaussians (std 0.05) on the grid {-4, -2, 0, 2, 4}^2",
     "digits": "scikit-learn's 1,797 handwritten 8x8 digits, upsampled to 16x16",
@@ -119,19 +128,33 @@ LOSS_NOTES = {
 }
 
 
+#: conditioning method -> the TrainConfig fields it adds (a class-conditional model is named METHOD-DATA)
+CONDITIONING = {
+    "projection": {"conditional": True},
+    "acgan": {"conditional": True, "critic_options": "head=ac", "constraints": ["ac"]},
+}
+#: dataset -> the loss its conditional models train with: the best unconditional card's recipe there
+CONDITIONAL_LOSS = {"grid25": "nonsaturating", "digits": "instance-noise"}
+
+
 @dataclass(frozen=True)
 class Model:
     loss: str
     data: str
     pack: int = 1  # PacGAN packing: the critic judges this many samples at once
+    conditioning: str = ""  # a key of CONDITIONING: class-conditional
 
     @property
     def name(self) -> str:
+        if self.conditioning:
+            return f"{self.conditioning}-{self.data}"
         return f"{self.loss}-pac{self.pack}-{self.data}" if self.pack > 1 else f"{self.loss}-{self.data}"
 
     @property
     def steps(self) -> int:
         """Recipes of 5 critic steps per generator step (WGAN, WGAN-GP) get the WGAN budget."""
+        if self.conditioning:
+            return CONDITIONAL_STEPS[self.data]
         return STEPS[self.data, "wgan" if self.loss in ("wgan", "wgan-gp") else "js"]
 
     @property
@@ -142,7 +165,14 @@ class Model:
     def config(self) -> dict[str, Any]:
         """The TrainConfig fields, as `ganzoo train` flags would give them."""
         fields = pacgan_recipe(self.loss_fields, self.pack) if self.data in TOY else self.loss_fields
-        fields = {**fields, **DATASETS[self.data], "steps": self.steps, "seed": SEED, "device": "cpu"}
+        fields = {**fields, **DATASETS[self.data]}
+        if self.conditioning:
+            extra = dict(CONDITIONING[self.conditioning])
+            if "critic_options" in extra:
+                fields["critic"] += ("," if ":" in fields["critic"] else ":") + extra.pop("critic_options")
+            extra["constraints"] = fields.get("constraints", []) + extra.get("constraints", [])
+            fields.update({k: v for k, v in extra.items() if v})
+        fields = {**fields, "steps": self.steps, "seed": SEED, "device": "cpu"}
         return {**fields, "checkpoint_every": self.steps // LEGS, "out": str((RUNS / self.name).relative_to(ROOT))}
 
     @property
@@ -153,6 +183,7 @@ class Model:
 MODELS = [Model(loss, data) for data in DATASETS for loss in LOSSES if data in TOY or loss not in TOY_ONLY]
 MODELS.insert(len(LOSSES), Model("nonsaturating", "grid25", pack=2))
 MODELS.append(Model("nonsaturating", "ring8", pack=2))
+MODELS += [Model(CONDITIONAL_LOSS[d], d, conditioning=c) for d, c in (("grid25", "projection"), ("digits", "projection"), ("digits", "acgan"))]
 
 
 def machine() -> str:
@@ -231,15 +262,24 @@ def draw_progress(records: list[dict[str, Any]], path: Path, title: str, referen
 
 
 def draw_picture(generator: torch.nn.Module, model: Model, path: Path, title: str) -> str:
-    """Samples from seed 0 (over real points for 2-D data); returns the picture's caption."""
-    if generator.sample_shape == (2,):
+    """Samples from seed 0 (over real points for 2-D data), a conditional generator's by class
+    as `ganzoo sample` draws them; returns the picture's caption."""
+    points = generator.sample_shape == (2,)
+    labels = picture_labels(generator.classes, points) if generator.classes else None
+    rng = torch.Generator().manual_seed(SEED)
+    fake = generator.sample(64 if labels is None and not points else 1000 if points else len(labels), generator=rng,
+                            **({} if labels is None else {"labels": labels}))  # fmt: skip
+    if points:
         spec = ganzoo.PluginSpec.model_validate(model.config["data"])
         torch.manual_seed(SEED)
         real = next(ganzoo.create_dataset(spec.name, **spec.options).batches(1000, torch.device("cpu")))
-        fake = generator.sample(1000, generator=torch.Generator().manual_seed(SEED))
-        save_samples(path, fake, real, title)
+        save_samples(path, fake, real, title, labels=labels)
+        if labels is not None:
+            return f"1,000 generated points, {1000 // generator.classes} asked of each class and coloured by it, over 1,000 real ones (grey), seed 0"
         return "1,000 generated points (orange) over 1,000 real ones (grey), seed 0"
-    save_samples(path, generator.sample(64, generator=torch.Generator().manual_seed(SEED)), title=title)
+    save_samples(path, fake, title=title, labels=labels)
+    if labels is not None:
+        return "8 generated digits of each class, one row per class, seed 0 (`ganzoo sample NAME --seed 0` draws the same)"
     return "64 generated digits, seed 0 (`ganzoo sample NAME --seed 0` draws the same)"
 
 
@@ -275,7 +315,7 @@ def published_row(model: Model) -> str | None:
 
 def verdict(model: Model, metrics: dict[str, Any], records: list[dict[str, Any]], reference_frechet: float | None) -> list[str]:
     """What the numbers say about this generator, in plain words, by fixed thresholds."""
-    notes = []
+    notes = conditional_notes(metrics) if model.conditioning else []
     if "modes" in metrics:
         found, total, quality, kl = metrics["modes"], metrics["modes_total"], metrics["high_quality"], metrics["kl"]
         if found <= total // 4:
@@ -341,6 +381,21 @@ def verdict(model: Model, metrics: dict[str, Any], records: list[dict[str, Any]]
     return [note for note in notes if note]
 
 
+def conditional_notes(metrics: dict[str, Any]) -> list[str]:
+    """What the per-class figures say about a conditional generator."""
+    if "own_mode" in metrics:
+        worst = min(metrics["per_class"], key=lambda r: r["own_mode"])
+        return [
+            f"Asked for a class, it draws in that class's mode {metrics['own_mode']:.1f}% of the time; its worst "
+            f"class, {worst['class']}, {worst['own_mode']:.1f}%."
+        ]
+    worst = min(metrics["per_class"], key=lambda r: r["accuracy"])
+    return [
+        f"The digits classifier recognises the asked-for digit in {metrics['accuracy']:.1f}% of its samples; "
+        f"worst is {worst['class']}, at {worst['accuracy']:.1f}% (a classifier's errors count against it too)."
+    ]
+
+
 def protocol(metrics: dict[str, Any], reference_frechet: float | None) -> str:
     if "modes" in metrics:
         return (
@@ -349,17 +404,36 @@ def protocol(metrics: dict[str, Any], reference_frechet: float | None) -> str:
             "sample; KL is the reverse KL, KL(generated || uniform), of the high-quality samples' mode "
             "histogram (the direction of PacGAN's Table 1). W1 is the exact Wasserstein-1 "
             "distance between 2,000 samples and 2,000 real points."
+            + (" A conditional generator is asked for each class equally often; per class, the share of its "
+               "samples whose nearest centre is the class's own mode, and the share within 3 std of it."
+               if "own_mode" in metrics else "")
         )
     return (
         "Scores from ganzoo's digits classifier on 1,797 samples against the 1,797 real digits: classes "
         "covered by its predictions, KL of the predicted classes to uniform, mean max-softmax confidence, "
         "and the Frechet distance between Gaussian fits of the classifier's 64 penultimate features. "
         f"For scale, the real train and test splits are at Frechet distance {reference_frechet:.3g}."
+        + (" A conditional generator is asked for each digit equally often; per class, the classifier's accuracy "
+           "(it predicts the asked-for digit) and the Frechet distance to the real images of that digit."
+           if "accuracy" in metrics else "")
     )
 
 
 def deviations(model: Model) -> str:
     """Where the recipe follows a published protocol, and where and why it departs from it."""
+    if model.conditioning:
+        return (
+            f"The recipe of the best unconditional `{model.data}` card (`{Model(model.loss, model.data).name}`), "
+            f"conditioned on the labels (`--conditional`; the critic step's fakes take the real batch's labels, "
+            f"the generator step draws them uniformly), trained for {model.steps:,} steps. "
+            + (
+                "The projection critic follows Miyato & Koyama's form (a linear score plus the inner product of "
+                "the class embedding with the last features) on the networks of the protocol, not their ResNets."
+                if model.conditioning == "projection"
+                else "AC-GAN's classifier shares the critic's features, as in Odena et al.; the losses are "
+                "the -log D loss with instance noise, not the paper's, with the classification loss added."
+            )
+        )
     if model.data not in TOY:
         why = LOSS_ON_DATA.get((model.loss, model.data), ({}, ""))[1]
         return (
@@ -409,7 +483,7 @@ RECIPES = {
 
 
 def progress_table(records: list[dict[str, Any]]) -> str:
-    keys = [k for k in ("modes", "classes", "high_quality", "frechet", "kl") if k in records[0]]
+    keys = [k for k in ("modes", "classes", "high_quality", "frechet", "kl", "own_mode_worst", "accuracy") if k in records[0]]
     rows = [(f"{r['step']:,}", *(f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in keys)) for r in records]
     return markdown_table(("step", *(LABELS[k] for k in keys)), rows)
 
@@ -426,7 +500,8 @@ def write_card(model: Model, weights: Path, seconds: float, records: list[dict[s
     front = {
         "license": "mit",
         "library_name": "ganzoo",
-        "tags": ["gan", "ganzoo", model.loss, model.data, "image" if model.data == "digits" else "toy-2d"] + (["pacgan"] if model.pack > 1 else []),
+        "tags": ["gan", "ganzoo", model.loss, model.data, "image" if model.data == "digits" else "toy-2d"]
+        + (["pacgan"] if model.pack > 1 else []) + (["conditional", model.conditioning] if model.conditioning else []),
         "dataset": data,
         "loss": model.loss_fields["loss"],
         "constraints": model.loss_fields.get("constraints", []),
@@ -447,12 +522,13 @@ def write_card(model: Model, weights: Path, seconds: float, records: list[dict[s
     values = {
         "front_matter": yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000),
         "name": model.name,
-        "summary": f"A generator for {DESCRIPTIONS[model.data]}, trained with {DESCRIPTIONS[model.loss]}"
+        "summary": f"A {'class-conditional ' if model.conditioning else ''}generator for {DESCRIPTIONS[model.data]}, "
+        f"trained with {DESCRIPTIONS[model.loss]}"
         + (f", its critic judging packs of {model.pack} samples (PacGAN{model.pack}). " if model.pack > 1 else ". ")
+        + (f"Conditioned on the class with {DESCRIPTIONS[model.conditioning]}. " if model.conditioning else "")
         + f"Headline: {headline(metrics)}.",
         "picture_caption": caption,
-        "usage_n": "64" if model.data == "digits" else "1000",
-        "usage_shape": "(64, 1, 16, 16) images in [-1, 1]" if model.data == "digits" else "(1000, 2) points",
+        "usage": usage(model),
         "steps": f"{model.steps:,}",
         "batch_size": str(json.loads((weights.parent / "config.json").read_text())["batch_size"]),
         "seed": str(SEED),
@@ -461,12 +537,24 @@ def write_card(model: Model, weights: Path, seconds: float, records: list[dict[s
         "command": model.command,
         "deviations": deviations(model),
         "progress_table": progress_table(records),
-        "metrics_table": markdown_table(("metric", "value"), metric_rows(metrics)),
+        "metrics_table": markdown_table(("metric", "value"), metric_rows(metrics))
+        + ("\n\nand per class (the samples drawn for it):\n\n" + markdown_table(*class_rows(metrics)) if model.conditioning else ""),
         "protocol": protocol(metrics, reference_frechet),
         "limitations": "\n".join(f"- {note}" for note in verdict(model, metrics, records, reference_frechet)),
     }
     text = string.Template(TEMPLATE.read_text()).substitute(values)
     atomic_write(card_dir / "README.md", lambda tmp: tmp.write_text(text))
+
+
+def usage(model: Model) -> str:
+    """The card's "Use it" lines."""
+    n, shape = ("64", "(64, 1, 16, 16) images in [-1, 1]") if model.data == "digits" else ("1000", "(1000, 2) points")
+    if not model.conditioning:
+        code, command = f".sample({n})  # {shape}", f"`ganzoo sample {model.name} --n {n} --out {model.name}.png`"
+    else:
+        code = f".sample({n}, labels=[7] * {n})  # {shape}, all of class 7"
+        command = f"`ganzoo sample {model.name} --classes 0,3,7 --out {model.name}.png` (without --classes, every class)"
+    return f'```python\nimport ganzoo\nsamples = ganzoo.load_pretrained("{model.name}"){code}\n```\n\nor {command}.'
 
 
 def ganzoo_metadata(path: Path) -> dict[str, str]:
