@@ -79,7 +79,7 @@ def test_maxout_units_take_the_largest_piece():
     assert torch.equal(unit(x), torch.tensor([[2.0, 3.0, 1.0]]))  # max(2, -2), max(-3, 3), max(-1, 1)
     assert critic(torch.randn(5, 2)).shape == (5,)
     assert ganzoo.create_critic("maxout", sample_shape=(2,)).config.model_dump() == {
-        "sample_shape": (2,), "width": 200, "depth": 3, "pieces": 5,
+        "sample_shape": (2,), "width": 200, "depth": 3, "pieces": 5, "classes": 0, "head": "projection",
     }  # fmt: skip
 
 
