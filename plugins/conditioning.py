@@ -62,18 +62,20 @@ class FeatureCritic(ganzoo.Critic):
         return self.classifier(self.features(x).flatten(1))
 
 
-class ClassBatchNorm2d(nn.BatchNorm2d):
+class ClassBatchNorm2d(nn.Module):
     """Conditional BatchNorm (de Vries et al. 2017; the SNGAN generator): normalised, then scaled and
-    shifted by the class's own gain and bias."""
+    shifted by the class's own gain and bias. The normalisation is a plain BatchNorm2d, so runs of
+    several processes share its statistics like any other."""
 
     def __init__(self, maps: int, classes: int) -> None:
-        super().__init__(maps, affine=False)
+        super().__init__()
+        self.norm = nn.BatchNorm2d(maps, affine=False)
         self.scale, self.shift = nn.Embedding(classes, maps), nn.Embedding(classes, maps)
         nn.init.normal_(self.scale.weight, 1.0, 0.02)  # as DCGAN's BatchNorm scales
         nn.init.zeros_(self.shift.weight)
 
     def forward(self, x: Tensor, labels: Tensor) -> Tensor:
-        return super().forward(x) * self.scale(labels)[:, :, None, None] + self.shift(labels)[:, :, None, None]
+        return self.norm(x) * self.scale(labels)[:, :, None, None] + self.shift(labels)[:, :, None, None]
 
 
 def with_labels(layers: nn.Sequential, x: Tensor, labels: Tensor | None) -> Tensor:

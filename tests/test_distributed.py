@@ -64,13 +64,22 @@ EXACT = {
         "loss": "nonsaturating", "data": "digits", "generator": "dcgan:width=4", "critic": "dcgan:width=4",
         "eval_every": 2, "eval_metrics": ["fid", "kid"], "eval_n": 16,
     },
+    # labels are part of the global batch: real ones sliced by the data, fake ones drawn from the shared stream
+    "conditional+uniform-labels": {"loss": "nonsaturating", "conditional": True, "fake_labels": "uniform"},
+    "digits+dcgan+conditional+ac": {
+        "loss": "nonsaturating", "data": "digits", "generator": "dcgan:width=4", "critic": "dcgan:width=4,head=ac",
+        "constraints": ["ac"], "conditional": True,
+    },
 }  # fmt: skip
 #: runs that draw random numbers per sample: the same in distribution, not bitwise
 RANDOM = {
     "instance-noise": {"loss": "instance-noise:sigma=0.5"},
     "third-party-gradient-penalty": {"loss": "wgan", "constraints": ["penalty"], "optimizer": "adam", "lr": 1e-4},
     "digits+dcgan+local-batchnorm": {**EXACT["digits+dcgan+sync-batchnorm"], "sync_batchnorm": False},
-}
+    "conditional+pac+gradient-penalty": {
+        "loss": "wgan", "constraints": ["gradient-penalty"], "critic": "pac:m=2,base=mlp:width=16,depth=1", "conditional": True,
+    },
+}  # fmt: skip
 STEPS = 4
 
 
