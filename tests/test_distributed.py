@@ -77,7 +77,7 @@ RANDOM = {
     "third-party-gradient-penalty": {"loss": "wgan", "constraints": ["penalty"], "optimizer": "adam", "lr": 1e-4},
     "digits+dcgan+local-batchnorm": {**EXACT["digits+dcgan+sync-batchnorm"], "sync_batchnorm": False},
     "conditional+pac+gradient-penalty": {
-        "loss": "wgan", "constraints": ["gradient-penalty"], "critic": "pac:m=2,base=mlp:width=16,depth=1", "conditional": True,
+        "loss": "wgan", "constraints": ["gradient-penalty"], "critic": "pac:m=2,base=mlp:width=16", "conditional": True,
     },
 }  # fmt: skip
 STEPS = 4
