@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 
 from .checkpoint import CHECKPOINT, load_module, read_metadata, read_tensors
 from .interfaces import Constraint, Dataset, Loss
-from .loop import critic_objective, plan
+from .loop import plan
+from .step import critic_objective
 
 
 def generator_grad_norm(

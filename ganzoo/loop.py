@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,8 +25,6 @@ from .checkpoint import (
     metadata_int,
     load_module,
     load_optimizer,
-    module_tensors,
-    optimizer_tensors,
     read_metadata,
     read_tensors,
     remove_stale_temps,
@@ -37,11 +34,11 @@ from .checkpoint import (
 from .config import TrainConfig, to_config
 from .distributed import LAUNCHER_REPORTS, PeerFailed, World, convert_batchnorm, restarted
 from .errors import CheckpointError, ConfigError, GanzooError, Interrupted, TrainingError
-from .flat import FlatParameters
-from .interfaces import Constraint, Critic, Labelled, Loss, Shard, recorded_options, takes_labels
+from .interfaces import Constraint, Critic, Shard, recorded_options, takes_labels
 from .logger_group import LoggerGroup
 from .pictures import picture_labels, save_curves, save_samples
 from .registry import Configured, configured, plugin_info
+from .step import GANStep
 
 
 #: settings a resumed run cannot change, and why
@@ -161,79 +158,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def critic_steps(step: int, cfg: TrainConfig) -> int:
-    """n_critic, or the boosted count early on and every so often (the WGAN reference schedule)."""
-    boosted = step < cfg.critic_boost_first or step % cfg.critic_boost_every == 0
-    return cfg.critic_boost if cfg.critic_boost and boosted else cfg.n_critic
-
-
-def critic_objective(
-    loss: Loss,
-    constraints: Sequence[Constraint],
-    critic: Callable[[torch.Tensor], torch.Tensor],
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    progress: float,
-    autocast: contextlib.AbstractContextManager = contextlib.nullcontext(),
-    fused: bool = False,
-    labels: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the loss's critic objective, that plus every constraint's penalty): what one critic step minimises.
-
-    Scores are computed under `autocast` and read in float32; penalties get the raw batches, in full precision.
-    `fused` scores real and fake in one forward, valid for a critic whose samples do not interact.
-    `labels`, in a conditional run: (the real batch's, the fakes').
-    """
-    with autocast:
-        real_in, fake_in = loss.perturb(real, progress), loss.perturb(fake, progress)
-        if fused:
-            both = scored(critic, torch.cat([real_in, fake_in]), None if labels is None else torch.cat(labels))
-            real_scores, fake_scores = both.split([len(real_in), len(fake_in)])
-        else:
-            real_labels, fake_labels = labels or (None, None)
-            real_scores, fake_scores = scored(critic, real_in, real_labels), scored(critic, fake_in, fake_labels)
-    value = loss.critic_loss(real_scores.float(), fake_scores.float())
-    total = value
-    judge, real, fake = penalty_view(critic, real, fake.to(real.dtype), labels)
-    for constraint in constraints:
-        penalty = constraint.penalty(judge, real, fake)
-        if penalty is not None:
-            total = total + penalty
-    return value, total
-
-
-def scored(critic: Callable, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    """The critic's scores of x, under `labels` in a conditional run."""
-    return critic(x) if labels is None else critic(x, labels)
-
-
-def penalty_view(
-    critic: Callable, real: torch.Tensor, fake: torch.Tensor, labels: tuple[torch.Tensor, torch.Tensor] | None = None
-) -> tuple[Callable, torch.Tensor, torch.Tensor]:
-    """What penalties see: the critic's own function and inputs (`Critic.penalty_view`), for a
-    plain callable the callable itself; `Labelled` in a conditional run."""
-    view = getattr(critic, "penalty_view", None)
-    if view is not None:
-        return view(real, fake) if labels is None else view(real, fake, labels)
-    return (critic if labels is None else Labelled(critic, *labels)), real, fake
-
-
-def grad_norm(module: nn.Module) -> torch.Tensor:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-
-
-def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Optimizer:
-    """Each optimizer's fastest implementation on the device, as measured on the CPU: fused Adam
-    66 us a step against 157 us for foreach on the toy critic; RMSprop (no fused kernel) on one
-    flat tensor 38 us single-tensor against 48 us foreach, on 8 tensors 97 us foreach against 115."""
-    if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=device.type == "cuda" or len(params) > 1)
-    return torch.optim.Adam(params, lr=lr, betas=cfg.betas, fused=True)
-
-
 def default_run_dir(cfg: TrainConfig) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{cfg.loss.name.replace('/', '_')}-{cfg.data.name.replace('/', '_')}-{stamp}"
@@ -286,8 +210,6 @@ class Trainer:
         self.quiet = quiet or not world.main
         self.device = world.device or resolve_device(cfg.device)
         self.step = 0
-        self.real_batches = 0  # global batches of real data drawn so far: where a resumed stream starts
-        self.rows = Shard(world.rank, world.size).rows(cfg.batch_size)
 
         plugins = plan_.plugins
         self.loss = plugins["loss"].build()
@@ -321,30 +243,8 @@ class Trainer:
         if len(plan_.sample_shape) == 3:  # convolutions run faster channels-last, on the CPU too (20% here)
             self.generator.to(memory_format=torch.channels_last)
             self.critic.to(memory_format=torch.channels_last)
-        self.flat_g, self.flat_c = FlatParameters(self.generator), FlatParameters(self.critic)
-        self.opt_g = make_optimizer(cfg, self.flat_g.optimized, cfg.lr_generator, self.device)
-        self.opt_c = make_optimizer(cfg, self.flat_c.optimized, cfg.lr_critic, self.device)
-        self.ema = None
-        if cfg.ema:
-            from timm.utils import ModelEmaV3
-
-            # Warmed up (the decay grows from 0 towards cfg.ema), so early pictures show a generator
-            # that has followed the training one, not a barely moved copy of the initial weights.
-            self.ema = ModelEmaV3(self.generator, decay=cfg.ema, use_warmup=True, warmup_power=3 / 4)
-        self.generator_fn, self.critic_fn = self.generator, self.critic
-        self.cuda_graphs = cfg.compile and self.device.type == "cuda"
-        if cfg.compile:
-            # Static shapes: each phase (fakes without grad, fakes with grad, the critic on both batches
-            # or one) compiles its own graph in the first step, and nothing recompiles after it.
-            # On CUDA the graphs are replayed as CUDA graphs, so a small step costs few launches.
-            mode = "reduce-overhead" if self.device.type == "cuda" else None
-            self.generator_fn = torch.compile(self.generator, dynamic=False, mode=mode)
-            self.critic_fn = torch.compile(self.critic, dynamic=False, mode=mode)
-        bf16 = cfg.precision == "bf16"
-        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        self.gan = GANStep(cfg, world, self.device, self.loss, self.constraints, self.generator, self.critic)
         self.cuda_rng = self.device.type == "cuda"
-        # One critic forward for real and fake together, where the critic says its samples do not interact.
-        self.fused = bool(getattr(self.critic, "independent_samples", False))
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -376,13 +276,7 @@ class Trainer:
         return tensors
 
     def state_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        tensors = {**module_tensors("generator", self.generator), **module_tensors("critic", self.critic)}
-        if self.ema is not None:
-            tensors.update(module_tensors("ema", self.ema.module))
-        meta = {}
-        for name, opt in (("optimizer_generator", self.opt_g), ("optimizer_critic", self.opt_c)):
-            opt_tensors, meta[name] = optimizer_tensors(name, opt)
-            tensors.update(opt_tensors)
+        tensors, meta = self.gan.state_tensors()
         return {**tensors, **self.rng_tensors()}, meta
 
     def save_checkpoint(self) -> Path | None:
@@ -393,7 +287,7 @@ class Trainer:
         metadata = {
             "format": CHECKPOINT,
             "step": str(self.step),
-            "real_batches": str(self.real_batches),
+            "real_batches": str(self.gan.real_batches),
             "world_size": str(self.world.size),
             "config": self.cfg.model_dump_json(),
             "ganzoo_version": __version__,
@@ -410,19 +304,20 @@ class Trainer:
         self.step = metadata_int(metadata, "step", path, 0, MAX_STEPS)
         if path.name != f"step-{self.step:07d}.safetensors":
             raise CheckpointError(f"{path}: its metadata says step {self.step}, its name another")
-        self.real_batches = metadata_int(metadata, "real_batches", path, 0, MAX_STEPS * 10**4, default=0)
+        gan = self.gan
+        gan.real_batches = metadata_int(metadata, "real_batches", path, 0, MAX_STEPS * 10**4, default=0)
         saved_size = metadata_int(metadata, "world_size", path, 1, 10**6, default=1)
         tensors = read_tensors(path, self.device)
         load_module(self.generator, "generator", tensors, path)
         load_module(self.critic, "critic", tensors, path)
-        if self.ema is not None:
-            load_module(self.ema.module, "ema", tensors, path)
+        if gan.ema is not None:
+            load_module(gan.ema.module, "ema", tensors, path)
         # The generator's optimizer made one update a step, the critic's one for each real batch.
-        updates = {"optimizer_generator": self.step, "optimizer_critic": self.real_batches}
-        for name, opt in (("optimizer_generator", self.opt_g), ("optimizer_critic", self.opt_c)):
+        updates = {"optimizer_generator": self.step, "optimizer_critic": gan.real_batches}
+        for name, opt in (("optimizer_generator", gan.opt_g), ("optimizer_critic", gan.opt_c)):
             load_optimizer(opt, name, tensors, load_metadata_json(metadata, name, path, dict), path, updates[name])
             for group in opt.param_groups:  # the run's config, not the checkpoint's, sets the hyperparameters
-                group["lr"] = self.cfg.lr_generator if opt is self.opt_g else self.cfg.lr_critic
+                group["lr"] = self.cfg.lr_generator if opt is gan.opt_g else self.cfg.lr_critic
                 if "betas" in group:
                     group["betas"] = tuple(self.cfg.betas)
         for kind, expected in self.rng_layout().items():
@@ -451,87 +346,16 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
 
-    def fake_batch(self, draw_labels: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """This process's rows of a global batch of z and, if asked, of uniform labels, drawn from the
-        shared stream (so the labels, like z, do not depend on the number of processes)."""
-        z = self.generator.latent(self.cfg.batch_size)
-        labels = self.generator.labels(self.cfg.batch_size) if draw_labels else None
-        if self.world.size == 1:
-            return z, labels
-        return z[self.rows], None if labels is None else labels[self.rows]
-
-    def critic_step(self, real_stream, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One critic update on the next real batch and a batch of fakes; in a conditional run the
-        fakes take the real batch's labels (fake_labels=real) or uniform ones."""
-        if self.cuda_graphs:  # a new step: the graphs' outputs of the last one are no longer read
-            torch.compiler.cudagraph_mark_step_begin()
-        real, real_labels = next(real_stream) if self.cfg.conditional else (next(real_stream), None)
-        self.real_batches += 1
-        z, fake_labels = self.fake_batch(self.cfg.conditional and self.cfg.fake_labels == "uniform")
-        if real_labels is not None and fake_labels is None:
-            fake_labels = real_labels
-        with torch.no_grad(), self.autocast:
-            fake = self.generate(z, fake_labels)
-        labels = None if real_labels is None else (real_labels, fake_labels)
-        with self.world.own_rng():
-            loss, total = critic_objective(
-                self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast, self.fused, labels
-            )
-        self.flat_c.zero_grad()
-        total.backward()
-        self.flat_c.gather_grads()
-        self.world.average_gradients(self.flat_c.optimized)
-        norm = grad_norm(self.critic) if log else None
-        self.opt_c.step()
-        for constraint in self.constraints:
-            constraint.after_critic_step(self.critic)
-        return loss.detach(), norm
-
-    def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        return self.generator_fn(z) if labels is None else self.generator_fn(z, labels)
-
-    def generator_step(self, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """One generator update on fakes of uniform labels in a conditional run: the loss's term and
-        every constraint's generator penalty (AC-GAN's class loss)."""
-        if self.cuda_graphs:
-            torch.compiler.cudagraph_mark_step_begin()
-        z, labels = self.fake_batch(self.cfg.conditional)
-        with self.autocast:
-            fake = self.generate(z, labels)
-            with self.world.own_rng():
-                scores = scored(self.critic_fn, self.loss.perturb(fake, progress), labels)
-        loss = self.loss.generator_loss(scores.float())
-        judge = self.critic if labels is None else Labelled(self.critic, labels, labels)
-        for constraint in self.constraints:
-            term = constraint.generator_penalty(judge, fake.float())
-            if term is not None:
-                loss = loss + term
-        self.flat_g.zero_grad()
-        loss.backward(inputs=self.flat_g.params)  # through the critic, but no critic weight gradients
-        self.flat_g.gather_grads()
-        self.world.average_gradients(self.flat_g.optimized)
-        norm = grad_norm(self.generator) if log else None
-        self.opt_g.step()
-        if self.local_batchnorm:
-            self.world.average_buffers(self.generator)
-            self.world.average_buffers(self.critic)
-        if self.ema is not None:
-            self.ema.update(self.generator, step=self.step)
-        return loss.detach(), norm
-
-    def sample_generator(self) -> nn.Module:
-        return self.ema.module if self.ema is not None else self.generator
-
     def picture(self, fixed: tuple[torch.Tensor, torch.Tensor | None], reference: torch.Tensor | None, metrics_path: Path) -> Path:
         """The samples of the fixed z (and labels), and the curves of every metric so far; both go to the loggers."""
-        generator = self.sample_generator()
+        generator = self.gan.sample_generator()
         was_training = generator.training
         generator.eval()
         with torch.no_grad():
             fake = generator(*[t for t in fixed if t is not None])
         generator.train(was_training)
         path = self.run_dir / "samples" / f"step-{self.step:07d}.png"
-        which = ", EMA generator" if self.ema is not None else ""
+        which = ", EMA generator" if self.gan.ema is not None else ""
         samples = save_samples(path, fake, reference, title=f"{self.objective()}, step {self.step:,}{which}", labels=fixed[1])
         records = [json.loads(line) for line in metrics_path.read_text().splitlines()]
         curves = save_curves(self.run_dir / "curves.png", {self.run_dir.name: records}) if records else None
@@ -570,7 +394,7 @@ class Trainer:
             self.loggers.start(self.run_dir, self.cfg.model_dump(mode="json"))  # one that cannot start: no files
             stack.callback(self.loggers.close)
             fixed, reference = self.prepare_files(metrics_path) if main else (None, None)
-            shard = Shard(self.world.rank, self.world.size, cfg.seed, self.real_batches)
+            shard = Shard(self.world.rank, self.world.size, cfg.seed, self.gan.real_batches)
             draw = self.data.labelled_batches if cfg.conditional else self.data.local_batches
             stream = draw(cfg.batch_size, device, shard)
             log_file = stack.enter_context(metrics_path.open("a")) if main else None
@@ -581,9 +405,7 @@ class Trainer:
                 progress = self.step / cfg.steps
                 evaluate = bool(cfg.eval_every) and ((self.step + 1) % cfg.eval_every == 0 or self.step + 1 == cfg.steps)
                 log = evaluate or (self.step + 1) % cfg.log_every == 0 or self.step + 1 == cfg.steps
-                for _ in range(critic_steps(self.step, cfg)):
-                    critic_loss, critic_norm = self.critic_step(stream, progress, log)
-                generator_loss, generator_norm = self.generator_step(progress, log)
+                critic_loss, critic_norm, generator_loss, generator_norm = self.gan(self.step, stream, progress, log)
                 self.step += 1
                 interval_steps += 1
                 bar.update(1)
@@ -637,7 +459,7 @@ class Trainer:
             rows = Shard(self.world.rank, self.world.size).rows(cfg.eval_n)
             z = self.generator.latent(cfg.eval_n)[rows]
             labels = self.generator.labels(cfg.eval_n)[rows] if cfg.conditional else None
-        generator = self.sample_generator()
+        generator = self.gan.sample_generator()
         was_training = generator.training
         generator.eval()
         inputs = zip(z.split(cfg.batch_size), labels.split(cfg.batch_size)) if labels is not None else ((c,) for c in z.split(cfg.batch_size))
@@ -704,7 +526,7 @@ class Trainer:
     def export(self) -> Path:
         extra = {"trained": {"loss": str(self.cfg.loss), "data": str(self.cfg.data), "steps": self.step,
                              "objective": self.objective()}}  # fmt: skip
-        return save_generator(self.sample_generator(), self.run_dir / "generator.safetensors", self.cfg.generator.name, extra)
+        return save_generator(self.gan.sample_generator(), self.run_dir / "generator.safetensors", self.cfg.generator.name, extra)
 
 
 def train(

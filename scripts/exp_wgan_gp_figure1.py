@@ -24,7 +24,7 @@ from torch import nn
 
 import ganzoo
 from ganzoo.diagnostics import train_critic
-from ganzoo.loop import critic_objective
+from ganzoo.step import critic_objective
 from ganzoo.pictures import new_figure
 from shared import arguments, markdown_table, publish
 

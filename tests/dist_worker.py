@@ -16,32 +16,32 @@ import torch.distributed as dist
 
 import ganzoo
 import ganzoo.image_metrics
-import ganzoo.loop
+import ganzoo.step
 from ganzoo.testing import channel_statistics_extractor
 
 torch.set_num_threads(1)
 
 
-def digest(trainer) -> torch.Tensor:
+def digest(step) -> torch.Tensor:
     """One number per tensor of the training state, cheap to compare across processes."""
-    tensors, _ = trainer.state_tensors()
+    tensors, _ = step.state_tensors()
     return torch.stack([t.double().sum() for name, t in sorted(tensors.items()) if not name.startswith("rng.")])
 
 
 def check_identical_after_every_step() -> None:
-    original = ganzoo.loop.Trainer.generator_step
+    original = ganzoo.step.GANStep.generator_step
 
-    def checked(self, *args, **kwargs):
-        out = original(self, *args, **kwargs)
+    def checked(self, step, *args, **kwargs):
+        out = original(self, step, *args, **kwargs)
         mine = digest(self)
         everyone = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
         dist.all_gather(everyone, mine)
         for rank, theirs in enumerate(everyone):
             if not torch.equal(theirs, mine):
-                raise AssertionError(f"after step {self.step + 1}, process {rank} holds other weights than {dist.get_rank()}")
+                raise AssertionError(f"after step {step + 1}, process {rank} holds other weights than {dist.get_rank()}")
         return out
 
-    ganzoo.loop.Trainer.generator_step = checked
+    ganzoo.step.GANStep.generator_step = checked
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import ganzoo
 from ganzoo.cli import main
 from ganzoo.errors import ConfigError, UsageError
 from ganzoo.evaluation import evaluate
-from ganzoo.loop import critic_objective
+from ganzoo.step import critic_objective
 from ganzoo.testing import temporary_distribution
 
 TINY = {"generator": "mlp:width=16,depth=1", "critic": "mlp:width=16,depth=1", "batch_size": 16, "steps": 6,
@@ -253,16 +253,16 @@ def test_ac_gan_classifies_real_data_for_the_critic_and_fakes_for_the_generator(
 
 
 def test_fake_labels_are_the_real_batchs_or_uniform_and_the_generator_draws_its_own(tmp_path, monkeypatch):
-    from ganzoo import loop
+    from ganzoo import step
 
     seen = []
-    real_objective = loop.critic_objective
+    real_objective = step.critic_objective
 
     def spy(*args, **kwargs):
         seen.append(args[-1] if len(args) > 8 else kwargs.get("labels"))
         return real_objective(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "critic_objective", spy)
+    monkeypatch.setattr(step, "critic_objective", spy)
     for how in ("real", "uniform"):
         seen.clear()
         ganzoo.train({"loss": "nonsaturating", **TINY, "steps": 2, "conditional": True, "fake_labels": how,

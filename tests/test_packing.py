@@ -108,13 +108,13 @@ def test_penalties_see_the_packed_critic_as_its_function_over_packs(m):
     value = loss.critic_loss(pac(real), pac(fake))
 
     r1 = ganzoo.create_constraint("r1", gamma=2.0)
-    _, total = ganzoo.loop.critic_objective(loss, [r1], pac, real, fake, 0.0)
+    _, total = ganzoo.step.critic_objective(loss, [r1], pac, real, fake, 0.0)
     expected = _pack_gradients(pac.critic, real_packs).square().sum(1).mean()  # gamma/2 = 1
     assert torch.allclose(total - value, expected, rtol=1e-5)
 
     gp = ganzoo.create_constraint("gradient-penalty", weight=1.0)
     torch.manual_seed(1)
-    _, total = ganzoo.loop.critic_objective(loss, [gp], pac, real, fake, 0.0)
+    _, total = ganzoo.step.critic_objective(loss, [gp], pac, real, fake, 0.0)
     torch.manual_seed(1)
     eps = torch.rand(8 // m, 1)  # one interpolation weight per pack
     between = eps * real_packs + (1 - eps) * fake_packs

@@ -55,9 +55,9 @@ def test_wgan_defaults_follow_the_paper(tmp_path):
 
 def test_critic_schedule_boosts_early_and_every_500th():
     cfg = ganzoo.loop.plan({"loss": "wgan"}).config
-    steps = [ganzoo.loop.critic_steps(i, cfg) for i in (0, 24, 25, 499, 500, 1000, 1001)]
+    steps = [ganzoo.step.critic_steps(i, cfg) for i in (0, 24, 25, 499, 500, 1000, 1001)]
     assert steps == [100, 100, 5, 5, 100, 100, 5]
-    assert ganzoo.loop.critic_steps(0, ganzoo.loop.plan({"loss": "minimax"}).config) == 1
+    assert ganzoo.step.critic_steps(0, ganzoo.loop.plan({"loss": "minimax"}).config) == 1
 
 
 def test_resume_reports_the_steps_it_trained(tmp_path, capsys):
@@ -266,16 +266,16 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, capsys, odd_losse
 def test_compile_builds_its_graphs_in_the_first_step_and_never_recompiles(tmp_path, monkeypatch):
     import torch._dynamo
 
-    import ganzoo.loop
+    import ganzoo.step
 
-    first_step = ganzoo.loop.Trainer.generator_step
+    first_step = ganzoo.step.GANStep.generator_step
 
     def then_no_recompiles(self, *args, **kwargs):
         out = first_step(self, *args, **kwargs)
         monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)  # any recompile now raises
         return out
 
-    monkeypatch.setattr(ganzoo.loop.Trainer, "generator_step", then_no_recompiles)
+    monkeypatch.setattr(ganzoo.step.GANStep, "generator_step", then_no_recompiles)
     torch._dynamo.reset()
     code, run = train_cli(tmp_path, "--loss", "wgan", "--constraint", "clip", *TOY_NETS, "--steps", "30",
                           "--batch-size", "16", "--compile", "--quiet")  # fmt: skip
@@ -286,7 +286,7 @@ def test_compile_builds_its_graphs_in_the_first_step_and_never_recompiles(tmp_pa
 
 @pytest.mark.parametrize("loss_name", ["minimax", "wgan", "instance-noise"])
 def test_one_fused_critic_forward_equals_two(loss_name):
-    import ganzoo.loop
+    import ganzoo.step
 
     critic = ganzoo.create_critic("mlp", sample_shape=(2,), width=32)
     assert critic.independent_samples and not ganzoo.create_critic("dcgan", sample_shape=(1, 16, 16)).independent_samples
@@ -296,7 +296,7 @@ def test_one_fused_critic_forward_equals_two(loss_name):
     for fused in (False, True):
         torch.manual_seed(1)  # instance noise draws the same noise either way: real first, then fake
         critic.zero_grad()
-        value, total = ganzoo.loop.critic_objective(loss, [], critic, real, fake, 0.3, fused=fused)
+        value, total = ganzoo.step.critic_objective(loss, [], critic, real, fake, 0.3, fused=fused)
         total.backward()
         results.append((value.detach(), [p.grad.clone() for p in critic.parameters()]))
     (two, two_grads), (one, one_grads) = results
