@@ -272,14 +272,20 @@ def test_compile_builds_its_graphs_in_the_first_step_and_never_recompiles(tmp_pa
 
     def then_no_recompiles(self, *args, **kwargs):
         out = first_step(self, *args, **kwargs)
-        monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)  # any recompile now raises
+        torch._dynamo.config.error_on_recompile = True  # any recompile now raises
         return out
 
+    # Set and restored by hand: monkeypatch would delete the option on undo (dynamo's config
+    # module serves its options through __getattr__), breaking every later compile.
+    previous = torch._dynamo.config.error_on_recompile
     monkeypatch.setattr(ganzoo.step.GANStep, "generator_step", then_no_recompiles)
     torch._dynamo.reset()
-    code, run = train_cli(tmp_path, "--loss", "wgan", "--constraint", "clip", *TOY_NETS, "--steps", "30",
-                          "--batch-size", "16", "--compile", "--quiet")  # fmt: skip
-    torch._dynamo.reset()
+    try:
+        code, run = train_cli(tmp_path, "--loss", "wgan", "--constraint", "clip", *TOY_NETS, "--steps", "30",
+                              "--batch-size", "16", "--compile", "--quiet")  # fmt: skip
+    finally:
+        torch._dynamo.config.error_on_recompile = previous
+        torch._dynamo.reset()
     assert code == 0
     assert torch.isfinite(ganzoo.load_generator(run / "generator.safetensors").sample(4)).all()
 
