@@ -89,6 +89,10 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
     if cfg.eval_every and len(sample_shape) != 3:
         raise ConfigError(f"--eval-every measures image metrics; '{cfg.data.name}' is not image data")
     from_data: dict[str, Any] = {"sample_shape": sample_shape}
+    for role in ("generator", "critic"):
+        for name in sorted(set(getattr(cfg, role).options) & {"sample_shape", "classes"}):
+            when = " in a --conditional run" if name == "classes" else ""
+            raise ConfigError(f"--{role} option '{name}' is not a user's: the loop sets it from the data{when}")
     if cfg.conditional:
         from_data["classes"] = conditional_classes(cfg, data)
     for role in ("generator", "critic"):

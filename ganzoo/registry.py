@@ -31,7 +31,7 @@ PLUGIN_API_VERSION = 1
 
 
 #: Config fields the loop fills in from the data; they are not a user's options.
-SET_BY_LOOP = ("sample_shape",)
+SET_BY_LOOP = ("sample_shape", "classes")
 
 
 @dataclass(frozen=True)
@@ -202,9 +202,12 @@ def _type_name(annotation: Any) -> str:
 
 
 def plugin_options(cls: type) -> tuple[PluginOption, ...]:
-    """The options a user can set on a plugin class, from its Config's fields, in declaration order."""
+    """The options a user can set on a plugin class, from its Config's fields, in declaration order;
+    those that matter only in a conditional run (`label_options`) last."""
     options = []
-    for name, field in cls.Config.model_fields.items():
+    late = set(getattr(cls.Config, "label_options", ()))
+    fields = sorted(cls.Config.model_fields.items(), key=lambda item: item[0] in late)  # stable: order kept
+    for name, field in fields:
         if name in SET_BY_LOOP:
             continue
         bounds = [

@@ -366,3 +366,8 @@ def test_sample_draws_the_asked_for_classes_one_row_each(tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)["metrics"]["per_class"]
     assert [r["class"] for r in rows] == list(range(10)) and {"accuracy", "frechet"} <= rows[0].keys()
     assert sorted((tmp_path / "r" / "samples").glob("*.png"))  # the run's own pictures, one row per class
+
+
+def test_classes_are_not_a_users_option(tmp_path, capsys):
+    assert main(["train", "--loss", "wgan", "--generator", "mlp:classes=4", "--out", str(tmp_path / "r")]) == 2
+    assert "option 'classes' is not a user's: the loop sets it from the data in a --conditional run" in capsys.readouterr().err

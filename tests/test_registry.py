@@ -15,6 +15,7 @@ BUILT_INS = {
     ("loss", "minimax"), ("loss", "nonsaturating"), ("loss", "instance-noise"), ("loss", "wgan"),
     ("loss", "hinge"), ("loss", "least-squares"),
     ("constraint", "clip"), ("constraint", "gradient-penalty"), ("constraint", "r1"), ("constraint", "spectral-norm"),
+    ("constraint", "ac"),
     ("generator", "mlp"), ("generator", "dcgan"),
     ("critic", "mlp"), ("critic", "dcgan"), ("critic", "timm"), ("critic", "maxout"), ("critic", "pac"),
     ("dataset", "ring8"), ("dataset", "grid25"), ("dataset", "digits"), ("dataset", "folder"),
@@ -139,7 +140,7 @@ def test_every_bad_option_is_one_line_naming_plugin_and_option(create, options, 
 
 
 def test_the_sample_shape_is_not_offered_as_an_option():
-    with pytest.raises(ganzoo.ConfigError, match=r"unknown option 'depht' \(allowed: latent_dim, width, depth, batchnorm\)"):
+    with pytest.raises(ganzoo.ConfigError, match=r"unknown option .depht. \(allowed: latent_dim, width, depth, batchnorm, embedding\)"):
         ganzoo.create_generator("mlp", sample_shape=(2,), depht=2)
 
 
@@ -190,8 +191,8 @@ def test_options_come_from_the_config_with_types_defaults_bounds_and_description
     assert (base.name, base.type) == ("base", "'minimax' | 'nonsaturating'")
     path = ganzoo.plugin_info("dataset", "folder").options[0]
     assert (path.name, path.required, path.default) == ("path", True, None)
-    # The loop sets sample_shape from the data: it is nobody's option.
-    assert [o.name for o in ganzoo.plugin_info("generator", "mlp").options] == ["latent_dim", "width", "depth", "batchnorm"]
+    # The loop sets sample_shape and classes from the data: they are nobody's options; those of conditioning come last.
+    assert [o.name for o in ganzoo.plugin_info("generator", "mlp").options] == ["latent_dim", "width", "depth", "batchnorm", "embedding"]
     assert ganzoo.plugin_info("loss", "wgan").options == ()
 
 
