@@ -83,7 +83,7 @@ class ModelCard(BaseModel):
     generator_config: dict[str, Any]
     weights: str = Field(description="a file name beside the card, an https:// URL or hf://OWNER/REPO/PATH@REVISION")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    metrics: dict[str, int | float]
+    metrics: dict[str, int | float | list[dict[str, int | float]]]  # lists: a conditional generator's per class
     training: dict[str, Any] = {}
 
     _folder: Any = PrivateAttr()  # a Traversable: where the card and a local weights file live
