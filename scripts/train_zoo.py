@@ -128,10 +128,12 @@ LOSS_NOTES = {
 }
 
 
-#: conditioning method -> the TrainConfig fields it adds (a class-conditional model is named METHOD-DATA)
+#: conditioning method -> the TrainConfig fields it adds (a class-conditional model is named METHOD-DATA);
+#: every conditional model keeps an EMA of its generator, as BigGAN and StudioGAN do: without one, the
+#: projection-grid25 run's generator swung from 100% high quality at step 27,000 to 72% at 30,000
 CONDITIONING = {
-    "projection": {"conditional": True},
-    "acgan": {"conditional": True, "critic_options": "head=ac", "constraints": ["ac"]},
+    "projection": {"conditional": True, "ema": 0.999},
+    "acgan": {"conditional": True, "ema": 0.999, "critic_options": "head=ac", "constraints": ["ac"]},
 }
 #: dataset -> the loss its conditional models train with: the best unconditional card's recipe there
 CONDITIONAL_LOSS = {"grid25": "nonsaturating", "digits": "instance-noise"}
@@ -425,7 +427,9 @@ def deviations(model: Model) -> str:
         return (
             f"The recipe of the best unconditional `{model.data}` card (`{Model(model.loss, model.data).name}`), "
             f"conditioned on the labels (`--conditional`; the critic step's fakes take the real batch's labels, "
-            f"the generator step draws them uniformly), trained for {model.steps:,} steps. "
+            f"the generator step draws them uniformly), with an EMA of the generator (decay 0.999, the weights "
+            f"shipped here), trained for {model.steps:,} steps. Without the EMA, the same recipe on grid25 swung "
+            "from 100% high quality at step 27,000 to 72% at 30,000. "
             + (
                 "The projection critic follows Miyato & Koyama's form (a linear score plus the inner product of "
                 "the class embedding with the last features) on the networks of the protocol, not their ResNets."
