@@ -310,7 +310,7 @@ def wgan_comparison(model: Model, metrics: dict[str, Any]) -> str:
 
 def published_row(model: Model) -> str | None:
     """The row of PacGAN's Table 1 with the same recipe, if there is one."""
-    if model.data in TOY and model.loss == "nonsaturating":
+    if model.data in TOY and model.loss == "nonsaturating" and not model.conditioning:
         return "GAN" if model.pack == 1 else f"PacGAN{model.pack}"
     return None
 

@@ -43,10 +43,15 @@ ROOT = Path(__file__).resolve().parents[1]
 LOSSES = ["minimax", "nonsaturating", "instance-noise", "wgan"]
 DATASETS = {"ring8": (2,), "grid25": (2,), "digits": (1, 16, 16)}
 PACKED = ["nonsaturating-pac2-grid25", "nonsaturating-pac2-ring8"]
-SHIPPED = sorted([f"{loss}-{data}" for loss in LOSSES for data in DATASETS] + PACKED)
-RECOMPUTED_TOY = ["nonsaturating-ring8", "wgan-grid25", "nonsaturating-pac2-grid25"]
+TOOLBOX = ["hinge-sn-ring8", "nonsaturating-r1-ring8", "wgan-gp-ring8"]
+CONDITIONAL = ["acgan-digits", "projection-digits", "projection-grid25"]
+SHIPPED = sorted([f"{loss}-{data}" for loss in LOSSES for data in DATASETS] + PACKED + TOOLBOX + CONDITIONAL)
+RECOMPUTED_TOY = ["nonsaturating-ring8", "wgan-grid25", "nonsaturating-pac2-grid25", "projection-grid25"]
 TOY_METRICS = {"modes", "modes_total", "high_quality", "kl", "w1"}
 DIGITS_METRICS = {"classes", "classes_total", "kl", "confidence", "frechet"}
+#: what a conditional generator's card adds: a summary and a row per class
+PER_CLASS = {"ring8": {"own_mode", "own_mode_worst"}, "grid25": {"own_mode", "own_mode_worst"},
+             "digits": {"accuracy", "accuracy_worst"}}  # fmt: skip
 #: Relative tolerance for a number recorded on one machine and recomputed on another.
 CROSS_MACHINE = 1e-5
 SHIPPED_CARDS = resources.files("ganzoo_model_cards")
@@ -99,13 +104,13 @@ def test_every_shipped_model_is_listed_and_loads_offline():
     for name in SHIPPED:
         generator = ganzoo.load_pretrained(name)
         samples = generator.sample(4, generator=torch.Generator().manual_seed(0))
-        assert not generator.training
+        assert not generator.training and bool(generator.classes) == (name in CONDITIONAL)
         assert samples.shape == (4, *DATASETS[name.rpartition("-")[2]]) and samples.isfinite().all()
 
 
 def test_list_pretrained_matches_a_shell_pattern():
     assert ganzoo.list_pretrained("wgan-*") == ["wgan-digits", "wgan-grid25", "wgan-ring8"]
-    assert ganzoo.list_pretrained("*-ring8") == sorted([f"{loss}-ring8" for loss in LOSSES] + ["nonsaturating-pac2-ring8"])
+    assert ganzoo.list_pretrained("*-ring8") == sorted([f"{loss}-ring8" for loss in LOSSES] + ["nonsaturating-pac2-ring8"] + TOOLBOX)
     assert ganzoo.list_pretrained("nothing-*") == []
 
 
@@ -116,7 +121,9 @@ def test_shipped_card_is_complete(name):
     assert (card.license, card.library_name, card.distribution) == ("mit", "ganzoo", "ganzoo")
     assert card.weights == "generator.safetensors" and (folder / "sample.png").is_file()
     assert (folder / "progress.png").is_file() and "## Over training" in card.text
-    assert set(card.metrics) == (DIGITS_METRICS if name.endswith("digits") else TOY_METRICS)
+    data = name.rpartition("-")[2]
+    conditional = PER_CLASS[data] | {"per_class"} if name in CONDITIONAL else set()
+    assert set(card.metrics) == (DIGITS_METRICS if data == "digits" else TOY_METRICS) | conditional
     assert {"command", "steps", "seconds", "machine"} <= set(card.training)
     assert card.training["machine"].startswith("CPU, 1 thread, ")
     assert card.training["command"] in card.text and "sample.png" in card.text and "## Limitations" in card.text
@@ -127,9 +134,12 @@ def test_shipped_card_is_complete(name):
 def test_card_metrics_are_what_evaluate_computes(name):
     card = zoo.model_card(name)
     measured = evaluate(ganzoo.load_pretrained(name), card.dataset, seed=0)
+    recorded = dict(card.metrics)
     # Recorded on one CPU, recomputed on this one: float32 kernels differ in their last bits between
     # CPUs (e.g. AVX2 vs AVX-512), which moved a Frechet distance by 2.4e-8 relative on one pair of machines.
-    assert measured == pytest.approx(card.metrics, rel=CROSS_MACHINE)
+    for theirs, mine in zip(recorded.pop("per_class", []), measured.pop("per_class", []), strict=True):
+        assert mine == pytest.approx(theirs, rel=CROSS_MACHINE)
+    assert measured == pytest.approx(recorded, rel=CROSS_MACHINE)
 
 
 #: The weights every card ships, so that load_pretrained works offline: at most 2.5 MiB a card (the
