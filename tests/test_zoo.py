@@ -109,7 +109,7 @@ def test_every_shipped_model_is_listed_and_loads_offline():
 
 
 def test_list_pretrained_matches_a_shell_pattern():
-    assert ganzoo.list_pretrained("wgan-*") == ["wgan-digits", "wgan-grid25", "wgan-ring8"]
+    assert ganzoo.list_pretrained("wgan-*") == ["wgan-digits", "wgan-gp-ring8", "wgan-grid25", "wgan-ring8"]
     assert ganzoo.list_pretrained("*-ring8") == sorted([f"{loss}-ring8" for loss in LOSSES] + ["nonsaturating-pac2-ring8"] + TOOLBOX)
     assert ganzoo.list_pretrained("nothing-*") == []
 
