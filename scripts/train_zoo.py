@@ -508,7 +508,7 @@ def write_card(model: Model, weights: Path, seconds: float, records: list[dict[s
         + (["pacgan"] if model.pack > 1 else []) + (["conditional", model.conditioning] if model.conditioning else []),
         "dataset": data,
         "loss": model.loss_fields["loss"],
-        "constraints": model.loss_fields.get("constraints", []),
+        "constraints": model.config.get("constraints", []),
         "generator": exported["plugin"],
         "generator_config": json.loads(exported["config"]),
         "weights": WEIGHTS,
