@@ -1,5 +1,7 @@
 import math
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from torch import Tensor, nn
 
@@ -69,11 +71,22 @@ class DCGANGenerator(ganzoo.Generator):
         return with_labels(self.net, z.view(len(z), -1, 1, 1), labels)
 
 
+def _norm(kind: str, maps: int) -> list[nn.Module]:
+    """One group spanning all maps is layer normalisation over (channels, height, width), as WGAN-GP's code."""
+    return {"batch": [nn.BatchNorm2d(maps)], "layer": [nn.GroupNorm(1, maps)], "none": []}[kind]
+
+
 class DCGANCritic(FeatureCritic):
     """DCGAN critic: strided convolutions down to 4x4 and one raw score (no sigmoid)."""
 
     class Config(_ImageConfig, CriticConfig):
         """DCGAN critic options."""
+
+        norm: Literal["batch", "layer", "none"] = Field(
+            "batch",
+            description="normalisation of the inner convolutions: batch (DCGAN), or layer or none, which keep "
+            "each sample's score its own, as gradient penalties assume (WGAN-GP uses layer, SNGAN and R1 none)",
+        )
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -81,7 +94,8 @@ class DCGANCritic(FeatureCritic):
         maps = _feature_maps(side, config.width)
         layers: list[nn.Module] = [nn.Conv2d(channels, maps[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         for cin, cout in zip(maps, maps[1:]):
-            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=config.norm == "none"), *_norm(config.norm, cout)]
+            layers.append(nn.LeakyReLU(0.2, True))
         layers.append(nn.Conv2d(maps[-1], 1, 4, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
         self.apply(_init_weights)

@@ -431,6 +431,9 @@ def test_a_penalty_on_a_batchnorm_critic_warns(tmp_path, capsys):
     assert main(["train", *flags, "--out", str(tmp_path / "run")]) == 0
     err = capsys.readouterr().err
     assert "warning: critic 'dcgan' has BatchNorm layers" in err and "gradient-penalty penalises" in err
+    flags[flags.index("dcgan:width=8", flags.index("--critic"))] = "dcgan:width=8,norm=layer"
+    assert main(["train", *flags, "--out", str(tmp_path / "layer-norm")]) == 0
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_a_plugin_interrupting_its_import_is_listed_as_broken_and_hides_nothing(tmp_path, capsys):

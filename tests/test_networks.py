@@ -68,6 +68,18 @@ def test_dcgan_initialisation():
     assert all((m.bias == 0).all() for m in norms)
 
 
+@pytest.mark.parametrize("norm, per_sample", [("batch", False), ("layer", True), ("none", True)])
+def test_dcgan_critic_norm_decides_whether_a_score_is_its_samples_own(norm, per_sample):
+    torch.manual_seed(0)
+    critic = ganzoo.create_critic("dcgan", sample_shape=(1, 16, 16), width=4, norm=norm).train()
+    x = torch.randn(6, 1, 16, 16)
+    alone = torch.cat([critic(x[i : i + 1]) for i in range(6)])
+    together = critic(x)
+    assert torch.allclose(alone, together, atol=1e-6) == per_sample
+    layers = {type(m) for m in critic.modules()}
+    assert (nn.BatchNorm2d in layers, nn.GroupNorm in layers) == (norm == "batch", norm == "layer")
+
+
 @pytest.mark.parametrize("kind", ["generator", "critic"])
 @pytest.mark.parametrize("sample_shape", [(2,), (2, 8, 8), (3, 12, 12), (3, 8, 16), (3, 256, 256)])
 def test_dcgan_rejects_what_it_cannot_build(kind, sample_shape):
