@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 import ganzoo
 
-from .conditioning import ClassBatchNorm2d, CriticConfig, FeatureCritic, GeneratorConfig, with_labels
+from .conditioning import ClassBatchNorm2d, CriticConfig, FeatureCritic, with_labels
 
 SIDES = (8, 16, 32, 64, 128)
 CHANNELS = (1, 3)
