@@ -80,12 +80,16 @@ LOSS_ON_DATA = {
     ),
     ("nonsaturating-r1", "digits"): (
         {**LOSSES["nonsaturating-r1"], "critic_options": "norm=none"},
-        "The critic has no BatchNorm (`norm=none`), as in Mescheder et al.'s networks: R1 penalises each "
-        "real sample's own gradient, which BatchNorm would couple across the batch.",
+        "Beside Mescheder et al. 2018: the -log D loss with R1 on real data at their gamma of 10, and a "
+        "critic without BatchNorm (`norm=none`), as their networks: R1 penalises each real sample's own "
+        "gradient, which BatchNorm would couple across the batch; not their optimizer (RMSProp 1e-4) nor "
+        "their ResNets.",
     ),
     ("hinge-sn", "digits"): (
         {**LOSSES["hinge-sn"], "critic_options": "norm=none"},
-        "The critic has no BatchNorm (`norm=none`), as in SNGAN: spectral normalisation alone keeps it Lipschitz.",
+        "Beside Miyato et al. 2018: the hinge loss, spectral normalisation of every critic layer (one power "
+        "iteration), a critic without BatchNorm (`norm=none`) and their Adam (2e-4, betas (0.5, 0.999), one "
+        "critic step per generator step); not their CNNs.",
     ),
 }
 #: dataset name -> its TrainConfig fields (slowest first, so parallel jobs finish together);
