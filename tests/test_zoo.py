@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOSSES = ["minimax", "nonsaturating", "instance-noise", "wgan"]
 DATASETS = {"ring8": (2,), "grid25": (2,), "digits": (1, 16, 16)}
 PACKED = ["nonsaturating-pac2-grid25", "nonsaturating-pac2-ring8"]
-TOOLBOX = ["hinge-sn-ring8", "nonsaturating-r1-ring8", "wgan-gp-ring8"]
+TOOLBOX = ["hinge-sn-ring8", "least-squares-ring8", "nonsaturating-r1-ring8", "wgan-gp-grid25", "wgan-gp-ring8"]
 CONDITIONAL = ["acgan-digits", "projection-digits", "projection-grid25"]
 SHIPPED = sorted([f"{loss}-{data}" for loss in LOSSES for data in DATASETS] + PACKED + TOOLBOX + CONDITIONAL)
 RECOMPUTED_TOY = ["nonsaturating-ring8", "wgan-grid25", "nonsaturating-pac2-grid25", "projection-grid25"]
@@ -109,8 +109,8 @@ def test_every_shipped_model_is_listed_and_loads_offline():
 
 
 def test_list_pretrained_matches_a_shell_pattern():
-    assert ganzoo.list_pretrained("wgan-*") == ["wgan-digits", "wgan-gp-ring8", "wgan-grid25", "wgan-ring8"]
-    assert ganzoo.list_pretrained("*-ring8") == sorted([f"{loss}-ring8" for loss in LOSSES] + ["nonsaturating-pac2-ring8"] + TOOLBOX)
+    assert ganzoo.list_pretrained("wgan-*") == ["wgan-digits", "wgan-gp-grid25", "wgan-gp-ring8", "wgan-grid25", "wgan-ring8"]
+    assert ganzoo.list_pretrained("*-ring8") == sorted([f"{loss}-ring8" for loss in LOSSES] + ["nonsaturating-pac2-ring8"] + [n for n in TOOLBOX if n.endswith("-ring8")])
     assert ganzoo.list_pretrained("nothing-*") == []
 
 
