@@ -319,7 +319,7 @@ def digits_reference_frechet() -> float:
 def wgan_comparison(model: Model, metrics: dict[str, Any]) -> str:
     """How this WGAN card compares with the -log D card of the same data and protocol."""
     other = Model("nonsaturating", model.data)
-    theirs = json.loads((RUNS / other.name / "progress.json").read_text())[-1]
+    theirs = model_card(str(CARDS / other.name)).metrics  # its run folder may be gone
     return (
         f"With the same networks, the -log D generator (`{other.name}`, {other.steps:,} steps) reaches "
         f"{theirs['modes']}/{theirs['modes_total']} modes and {theirs['high_quality']:.1f}% high quality, against "
