@@ -392,6 +392,12 @@ def verdict(model: Model, metrics: dict[str, Any], records: list[dict[str, Any]]
             )
         if not notes:
             notes.append("It draws all ten digits about equally often, and the classifier recognises them.")
+        if metrics["frechet"] < reference_frechet:
+            notes.append(
+                f"Its Frechet distance ({metrics['frechet']:.2g}) is below that of the real train and test splits "
+                f"({reference_frechet:.2g}): it is measured against the digits it trained on, so it cannot tell a "
+                "close fit from copies of training digits."
+            )
         notes.append(
             "The metrics use a small classifier trained on these same digits, so they measure "
             "resemblance to this dataset only; 16x16 images upsampled from 8x8 originals are all it knows."
