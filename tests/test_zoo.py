@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import sys
 import threading
@@ -128,6 +129,14 @@ def test_shipped_card_is_complete(name):
     assert card.training["machine"].startswith("CPU, 1 thread, ")
     assert card.training["command"] in card.text and "sample.png" in card.text and "## Limitations" in card.text
     assert ganzoo.recorded_options(ganzoo.load_pretrained(name).config) == card.generator_config
+
+
+def test_the_zoo_trainer_retrains_every_shipped_card_with_its_own_command(monkeypatch):
+    """scripts/train_zoo.py knows each card's recipe and budget: a changed recipe leaves no stale card."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    models = {model.name: model for model in importlib.import_module("train_zoo").MODELS}
+    for name in SHIPPED:
+        assert zoo.model_card(name).training["command"] == models[name].command, name
 
 
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n.endswith("digits")] + RECOMPUTED_TOY)
