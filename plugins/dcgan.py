@@ -1,5 +1,4 @@
 import math
-
 from typing import Literal
 
 from pydantic import Field, field_validator

@@ -11,9 +11,10 @@ with the PacGAN protocol (scripts/shared.py: PACGAN_NETWORKS, PACGAN_OPTIMIZER) 
 (TOOLBOX), the two best of them also on digits; plus PacGAN2 versions of the nonsaturating loss
 (LOSS-pac2-DATA) and class-conditional models (METHOD-DATA). A model is skipped when its card and
 weights exist at the zoo's step budget (unless --force); an interrupted training resumes from its
-run folder under runs/zoo/, and one whose budget was raised goes on from its last checkpoint. Every process trains on one CPU thread with fixed seeds, keeps a checkpoint every
-tenth of the run, then scores each checkpoint's generator with the code of `ganzoo evaluate`
-(seed 0), draws the samples and the metrics over training, and writes model_cards/NAME/
+run folder under runs/zoo/, and one whose budget was raised goes on from its last checkpoint.
+Every process trains on one CPU thread with fixed seeds, keeps a checkpoint every tenth of the
+run, then scores each checkpoint's generator with the code of `ganzoo evaluate` (seed 0), draws
+the samples and the metrics over training, and writes model_cards/NAME/
 (README.md from scripts/model_card_template.md, weights, sample.png, progress.png).
 Finally the zoo table in README.md is regenerated between its markers.
 """
@@ -202,7 +203,8 @@ class Model:
         return command_line(self.config)
 
 
-MODELS = [Model(loss, data) for data in DATASETS for loss in LOSSES if data in TOY or loss not in TOOLBOX or loss in TOOLBOX_ON_DIGITS]
+MODELS = [Model(loss, data) for data in DATASETS for loss in LOSSES
+          if data in TOY or loss not in TOOLBOX or loss in TOOLBOX_ON_DIGITS]  # fmt: skip
 MODELS.insert(len(LOSSES), Model("nonsaturating", "grid25", pack=2))
 MODELS.append(Model("nonsaturating", "ring8", pack=2))
 MODELS += [Model(CONDITIONAL_LOSS[d], d, conditioning=c) for d, c in (("grid25", "projection"), ("digits", "projection"), ("digits", "acgan"))]
