@@ -139,6 +139,17 @@ def test_the_zoo_trainer_retrains_every_shipped_card_with_its_own_command(monkey
         assert zoo.model_card(name).training["command"] == models[name].command, name
 
 
+def test_every_card_trained_with_an_ema_says_its_weights_are_the_averaged_ones():
+    """The PacGAN protocol has no EMA: a card that keeps one states it (and its decay) beside its recipe."""
+    with_ema = {}
+    for name in SHIPPED:
+        card = zoo.model_card(name)
+        if "--ema " in card.training["command"]:
+            with_ema[name] = card.training["command"].split("--ema ")[1].split()[0]
+            assert f"an EMA of the generator (decay {with_ema[name]}, the weights shipped here)" in card.text, name
+    assert "nonsaturating-pac2-grid25" in with_ema and "nonsaturating-grid25" not in with_ema
+
+
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n.endswith("digits")] + RECOMPUTED_TOY)
 def test_card_metrics_are_what_evaluate_computes(name):
     card = zoo.model_card(name)
