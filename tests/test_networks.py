@@ -6,7 +6,7 @@ from torch import nn
 
 import ganzoo
 
-IMAGE_SHAPES = [(c, s, s) for c in (1, 3) for s in (8, 16, 32)]
+IMAGE_SHAPES = [(c, s, s) for c in (1, 3) for s in (8, 16, 28, 32)]
 TINY_TIMM = "test_resnet"  # timm's own tiny test network: builds and runs in well under a second
 
 
@@ -80,13 +80,30 @@ def test_dcgan_critic_norm_decides_whether_a_score_is_its_samples_own(norm, per_
     assert (nn.BatchNorm2d in layers, nn.GroupNorm in layers) == (norm == "batch", norm == "layer")
 
 
+@pytest.mark.parametrize("side, innermost, stages", [(28, 7, 2), (32, 4, 3), (48, 6, 3), (64, 4, 4), (12, 6, 1)])
+def test_dcgan_halves_each_side_down_to_its_innermost_maps(side, innermost, stages):
+    """MNIST's 28 starts from 7x7 maps, as the TF-GAN and Keras DCGANs do; powers of two from 4x4."""
+    generator = ganzoo.create_generator("dcgan", sample_shape=(1, side, side), width=4)
+    critic = ganzoo.create_critic("dcgan", sample_shape=(1, side, side), width=4)
+    assert generator.net[0].kernel_size == (innermost, innermost) and critic.net[-1].kernel_size == (innermost, innermost)
+    assert sum(isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2) for m in generator.modules()) == stages
+    assert critic(generator.sample(2)).shape == (2,)
+
+
+def test_dcgan_at_28_is_conditional_too():
+    generator = ganzoo.create_generator("dcgan", sample_shape=(1, 28, 28), width=4, classes=10)
+    critic = ganzoo.create_critic("dcgan", sample_shape=(1, 28, 28), width=4, classes=10)
+    labels = torch.arange(4)
+    assert critic(generator.sample(4, labels=labels), labels).shape == (4,)
+
+
 @pytest.mark.parametrize("kind", ["generator", "critic"])
-@pytest.mark.parametrize("sample_shape", [(2,), (2, 8, 8), (3, 12, 12), (3, 8, 16), (3, 256, 256)])
+@pytest.mark.parametrize("sample_shape", [(2,), (2, 8, 8), (3, 30, 30), (3, 8, 16), (3, 7, 7), (1, 2048, 2048)])
 def test_dcgan_rejects_what_it_cannot_build(kind, sample_shape):
     with pytest.raises(ganzoo.ConfigError) as caught:
         getattr(ganzoo, f"create_{kind}")("dcgan", sample_shape=sample_shape)
     message = str(caught.value)
-    assert "dcgan" in message and "sample_shape" in message and "side one of 8" in message
+    assert "dcgan" in message and "sample_shape" in message and "28, 32, 48, 64" in message and "size=" in message
     assert "\n" not in message
 
 
