@@ -15,7 +15,7 @@ _PUBLIC = {
     "ganzoo.interfaces": [
         "Loss", "Constraint", "Generator", "Critic", "Dataset", "Logger", "GaussianMixture", "InMemoryImages", "ImageDataConfig",
         "Config", "NetworkConfig", "GeneratorConfig", "ConditionalConfig", "Labelled", "takes_labels", "recorded_options",
-        "TrainDefaults", "Shard", "epoch_indices",
+        "TrainDefaults", "Shard", "epoch_indices", "check_memory",
     ],
     "ganzoo.registry": [
         "PLUGIN_API_VERSION", "PluginInfo", "list_plugins", "get_class", "plugin_info",
@@ -29,7 +29,10 @@ _PUBLIC = {
     "ganzoo.loop": ["train", "TrainResult"],
     "ganzoo.checkpoint": ["load_generator", "save_generator"],
     "ganzoo.zoo": ["list_pretrained", "load_pretrained", "ModelCard", "download", "DownloadError"],
-    "ganzoo.metrics": ["digits_split"],
+    "ganzoo.metrics": [
+        "mode_metrics", "wasserstein1", "frechet_distance", "kl_to_uniform", "toy_metrics", "classifier_metrics",
+        "load_weights",
+    ],
     "ganzoo.evaluation": ["evaluate"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -324,6 +325,25 @@ class Dataset(_Plugin):
         """Facts about the data that metrics may use (e.g. mixture centres)."""
         return {}
 
+    #: how many samples `evaluate` scores: a generator draws them from a fixed seed
+    evaluation_samples: int = 10_000
+
+    def evaluate(self, samples: Tensor, labels: Tensor | None, seed: int) -> dict[str, Any]:
+        """This data's own scores of a generator's samples, as named figures: what `ganzoo
+        evaluate`, model cards and studies report. Optional: a dataset that does not override it
+        has no evaluation of its own (image data still has FID and its kin).
+
+        `samples`: `evaluation_samples` finite samples on the CPU; `labels`: the class each was
+        drawn for (balanced over the classes) when the generator is conditional, else None;
+        `seed` fixes whatever real data the evaluation draws. Returns numbers by name, and
+        optionally "per_class": a list of records, one per class, each with its "class".
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no evaluation of its own")
+
+    @classmethod
+    def has_evaluation(cls) -> bool:
+        return cls.evaluate is not Dataset.evaluate
+
 
 class ImageDataConfig(Config):
     """Options every standard image dataset has; a plugin adds its `split` and checks."""
@@ -345,11 +365,41 @@ class ImageDataConfig(Config):
 
     @model_validator(mode="after")
     def _present_or_downloaded(self):
-        missing = [path for path in self.files() if not path.is_file()]
+        files = self.files()
+        in_the_way = next((path for path in files if path.exists() and not path.is_file()), None)
+        if in_the_way is not None:
+            raise ValueError(f"{in_the_way} is not a file (a folder or device is where the data file belongs)")
+        missing = [path for path in files if not path.exists()]
         if missing and not self.download:  # said before a run starts, not when it first draws data
             fetch = ", or add the option download=true to fetch it" if self.downloads else ""
             raise ValueError(f"{missing[0]} is missing: {self.by_hand()}{fetch}")
         return self
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this machine can give without swapping (Linux's MemAvailable); None if unknown."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_memory(nbytes: int, what: str, lower: str = "") -> None:
+    """A UsageError, before anything is allocated, when `what` needs more memory than is free;
+    `lower` says which option to lower."""
+    free = available_memory()
+    if free is not None and nbytes > free:
+        from .errors import UsageError
+
+        advice = f"; {lower}" if lower else ""
+        raise UsageError(f"{what} need {nbytes / 2**30:.1f} GiB of memory, more than the {free / 2**30:.1f} GiB free{advice}")
 
 
 class InMemoryImages(Dataset):
@@ -379,8 +429,12 @@ class InMemoryImages(Dataset):
         """Every image of the split in [-1, 1] at `sample_shape`, and its label."""
         if self._tensors is None:
             pixels, labels = self.load()
-            images = pixels.float() / 127.5 - 1
             side = self.sample_shape[-1]
+            check_memory(
+                len(pixels) * self.channels * side * side * 4, f"{len(pixels):,} images of {side}x{side} as float32",
+                "choose a smaller size= option",
+            )
+            images = pixels.float() / 127.5 - 1
             if side != images.shape[-1]:
                 mode = "area" if side < images.shape[-1] else "bilinear"
                 images = torch.nn.functional.interpolate(images, size=(side, side), mode=mode)
@@ -457,4 +511,14 @@ class GaussianMixture(Dataset):
 
     def describe(self) -> dict[str, Any]:
         return {"centres": self.centres(), "std": self.config.std}
+
+    #: the PacGAN / VEEGAN protocol's sample count
+    evaluation_samples = 2500
+
+    def evaluate(self, samples: Tensor, labels: Tensor | None, seed: int) -> dict[str, Any]:
+        """Modes captured, % high quality and reverse KL on 2,500 samples (the PacGAN / VEEGAN
+        protocol), exact W1 on 2,000 of them; per class for a conditional generator."""
+        from .metrics import toy_metrics
+
+        return toy_metrics(samples, labels, self.centres(), self.config.std, seed=seed)
 
