@@ -1,9 +1,9 @@
 """Scores a generator against a dataset: what `ganzoo evaluate` prints and model cards record.
 
-2-D Gaussian mixtures (any dataset whose `describe()` gives "centres" and "std") get the
-PacGAN / VEEGAN protocol on 2,500 samples plus exact W1 on 2,000 (`metrics.evaluate_toy`);
-the digits dataset gets the digits classifier's scores (`metrics.evaluate_digits`) against
-every image of the dataset. Both draw their samples from fixed seeds.
+The dataset brings its own evaluation (`Dataset.evaluate`: modes and W1 on 2-D mixtures, a
+classifier of its own on digits and Fashion-MNIST, anything on a third party's): the core
+draws the samples it asks for from a fixed seed and names no dataset. Image data also has
+torch-fidelity's FID, KID, IS and precision/recall (`ganzoo.image_metrics`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ LABELS = {
     "kl": "reverse KL to uniform (nats)",
     "w1": "W1 to real data",
     "confidence": "mean confidence",
-    "frechet": "Frechet distance",
+    "frechet": "Frechet distance of classifier features (not FID)",
+    "frechet_real": "the same between real train and test images",
     "own_mode": "in its class's mode (%)",
     "own_mode_worst": "in its class's mode, worst class (%)",
     "accuracy": "classifier accuracy on its class (%)",
@@ -50,11 +51,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """The metrics of `generator` against the dataset spec `data` (e.g. "ring8", "digits:size=16").
 
-    Without `metrics`, the data's own: mode coverage and W1 on 2-D mixtures, the digits
-    classifier's scores on digits. With `metrics` (any of fid, kid, is, pr), torch-fidelity's
-    image metrics on n generated and n real images (see ganzoo.image_metrics).
+    Without `metrics`, the data's own evaluation (`Dataset.evaluate`). With `metrics` (any of
+    fid, kid, is, pr), torch-fidelity's image metrics on n generated and n real images (see
+    ganzoo.image_metrics).
     """
-    from .metrics import evaluate_digits, evaluate_toy
     from .registry import create_dataset
 
     spec = parse_data(data)
@@ -70,13 +70,21 @@ def evaluate(
         if len(generator.sample_shape) != 3:
             raise UsageError(f"{', '.join(metrics)} are image metrics; '{spec}' is not image data")
         return image_metrics(generator, spec, dataset, list(metrics), n, seed=seed, quiet=quiet)
-    facts = dataset.describe()
-    if "centres" in facts and "std" in facts:
-        return evaluate_toy(generator, facts, seed=seed)
-    if spec.name.rpartition("/")[2] == "digits":  # the classifier knows scikit-learn's digits only
-        images, labels = dataset.tensors()
-        return evaluate_digits(generator, images, seed=seed, real_labels=labels)
-    raise UsageError(f"no metrics for dataset '{spec}': ganzoo scores 2-D Gaussian mixtures and digits")
+    return own_evaluation(generator, dataset, str(spec), seed)
+
+
+def own_evaluation(generator: Any, dataset: Any, spec: str, seed: int = 0) -> dict[str, Any]:
+    """The dataset's own scores of `generator`'s samples (drawn from `seed`, balanced over the
+    classes for a conditional generator)."""
+    from .metrics import draw
+
+    if not dataset.has_evaluation():
+        images = " (image data: --metrics fid,kid,is,pr scores it with torch-fidelity)" if len(dataset.sample_shape) == 3 else ""
+        raise UsageError(f"dataset '{spec}' has no evaluation of its own{images}")
+    if generator.classes and generator.classes != dataset.classes:
+        raise UsageError(f"the generator has {generator.classes} classes, dataset '{spec}' {dataset.classes}")
+    samples, labels = draw(generator, dataset.evaluation_samples, seed)
+    return dataset.evaluate(samples, labels, seed)
 
 
 def parse_data(data: str | PluginSpec) -> PluginSpec:
@@ -106,10 +114,14 @@ def recorded_data(name_or_file: str) -> str:
 
 
 def reads_files(spec: PluginSpec) -> bool:
-    """True for a dataset spec with a path option (the folder dataset, say)."""
+    """True for a dataset spec that names a path of its own (the folder dataset's, an image
+    dataset's root other than its default): what a file from elsewhere may not choose."""
     from .registry import plugin_info
 
-    return any("Path" in option.type for option in plugin_info("dataset", spec.name).options)
+    options = {option.name: option for option in plugin_info("dataset", spec.name).options}
+    paths = [option for option in options.values() if "Path" in option.type]
+    return any(option.required or Path(str(spec.options.get(option.name, option.default))) != Path(str(option.default))
+               for option in paths)  # fmt: skip
 
 
 def to_json(data: Any, indent: int | None = 2) -> str:
@@ -161,9 +173,11 @@ def headline(metrics: dict[str, Any]) -> str:
     if {"modes", "modes_total", "high_quality"} <= metrics.keys():
         return f"{metrics['modes']}/{metrics['modes_total']} modes, {metrics['high_quality']:.1f}% high quality{conditional}"
     if {"classes", "classes_total", "frechet"} <= metrics.keys():
-        frechet = f"Frechet {metrics['frechet']:.3g}"
+        frechet = f"classifier Frechet {metrics['frechet']:.3g}"
+        if "frechet_real" in metrics:
+            frechet += f" (real data {metrics['frechet_real']:.3g})"
         if metrics.get("confidence", 1.0) < CONFIDENT:  # its class counts would call noise a digit
             return f"{frechet}, classifier unsure (mean confidence {metrics['confidence']:.2f}){conditional}"
         return f"{metrics['classes']}/{metrics['classes_total']} classes, {frechet}{conditional}"
     # A third party's card may record other metrics: show its first two as they are.
-    return ", ".join(f"{label} {value}" for label, value in metric_rows(metrics)[:2]) or "-"
+    return ", ".join(f"{label} {value}" for label, value in metric_rows(metrics)[:2]) or "not measured"

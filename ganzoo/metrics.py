@@ -1,13 +1,15 @@
-"""Sample-quality metrics: mode coverage on 2-D mixtures, exact Wasserstein-1, and digits scores.
+"""Sample-quality metrics that datasets' evaluations are built from: mode coverage on 2-D
+mixtures, exact Wasserstein-1, Frechet distances and a classifier's scores.
 
-A core module: it imports no plugin. Facts about the data (mixture centres, real images)
-arrive as arguments, so any dataset that describes itself can be evaluated.
+A core module: it imports no plugin and names no dataset. Facts about the data (mixture
+centres, real images, a classifier of its classes) arrive as arguments, so any dataset can
+build its `Dataset.evaluate` from these.
 
 - 2-D mixtures follow the PacGAN / VEEGAN protocol (`mode_metrics`) and add the exact
-  Wasserstein-1 distance to real samples (`wasserstein1`).
-- Digits use a small classifier shipped with ganzoo (`load_digits_classifier`): class
-  coverage, KL of the predicted classes to uniform, confidence and a Fréchet distance
-  between classifier features (`digits_metrics`).
+  Wasserstein-1 distance to real samples (`wasserstein1`): `toy_metrics`.
+- Image datasets with a classifier of their own (digits, Fashion-MNIST) get class coverage,
+  KL of the predicted classes to uniform, confidence and a Frechet distance between classifier
+  features: `classifier_metrics`; `load_weights` checks a shipped classifier's sha256.
 """
 
 from __future__ import annotations
@@ -15,11 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from importlib import resources
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import torch
 import torch.nn.functional as F
 from scipy.spatial.distance import cdist
@@ -27,17 +27,7 @@ from torch import Tensor, nn
 
 from .errors import CheckpointError, MetricError
 
-#: the shipped classifier's weights, inside the ganzoo package
-DIGITS_CLASSIFIER_FILE = "digits_classifier.safetensors"
-#: sha256 of that file, printed by scripts/train_digits_classifier.py
-DIGITS_CLASSIFIER_SHA256 = "cc1bd014632de14792b2c3971c7577b5af97ae2cd7959e3bca2da2b7c1527eed"
-#: the digits split rule: this seed permutes the 1797 images, the first 80% train
-DIGITS_SPLIT_SEED = 0
-DIGITS_TRAIN_FRACTION = 0.8
-DIGITS_CLASSES = 10
-
-
-def _kl_to_uniform(counts: Tensor) -> float:
+def kl_to_uniform(counts: Tensor) -> float:
     """KL(p || uniform) for the histogram `counts` over len(counts) bins, in nats.
 
     Empty bins contribute nothing (0 log 0 = 0); an empty histogram has no distribution
@@ -73,7 +63,7 @@ def mode_metrics(samples: Tensor, centres: Tensor, std: float) -> dict[str, Any]
         "modes": int((counts > 0).sum()),
         "modes_total": len(centres),
         "high_quality": 100.0 * float(high_quality.double().mean()),
-        "kl": _kl_to_uniform(counts),
+        "kl": kl_to_uniform(counts),
     }
 
 
@@ -118,79 +108,25 @@ def frechet_distance(feats_a: Tensor | np.ndarray, feats_b: Tensor | np.ndarray)
     if min(len(a), len(b)) < 2:
         raise ValueError("frechet_distance needs at least 2 feature vectors on each side")
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = scipy.linalg.sqrtm(cov_a @ cov_b)
-    if not np.isfinite(root).all():
-        # A singular product (fewer samples than features) can defeat sqrtm; a tiny ridge fixes it.
-        ridge = 1e-6 * np.eye(len(cov_a))
-        root = scipy.linalg.sqrtm((cov_a + ridge) @ (cov_b + ridge))
-    if np.iscomplexobj(root):
-        # The exact root is real; rounding leaves tiny imaginary parts, large ones mean trouble.
-        if np.abs(root.imag).max() > 1e-3 * max(1.0, np.abs(root.real).max()):
-            raise ValueError("frechet_distance: the covariance product has no real square root")
-        root = root.real
-    distance = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(root)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    # tr (S_a S_b)^(1/2) = tr (R S_b R)^(1/2) with R = S_a^(1/2): symmetric matrices and real
+    # eigenvalues, exact for singular covariances too (a classifier's dead features, n < d)
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(values.clip(min=0))) @ vectors.T
+    trace_root = np.sqrt(np.linalg.eigvalsh(root_a @ cov_b @ root_a).clip(min=0)).sum()
+    distance = np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root
     return max(float(distance), 0.0)  # never negative; rounding can dip just below 0
 
 
-def digits_split(split: str = "all") -> tuple[Tensor, Tensor]:
-    """scikit-learn's 1797 8x8 digits as (images float32 (N, 1, 8, 8) in [-1, 1], labels int64 (N,)).
+def load_weights(data: bytes, sha256: str, name: str) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The tensors and metadata of safetensors `data` (a shipped classifier's, say), after its
+    sha256 is checked against `sha256`; `name` says what the file is in the error."""
+    from safetensors.torch import load
 
-    The split rule, shared by the digits dataset and the classifier: a fixed permutation
-    `numpy.random.RandomState(0).permutation(1797)` (the legacy generator, whose stream NumPy
-    keeps fixed across versions); its first int(0.8 * 1797) indices
-    are "train", the rest "test"; "all" is every image in scikit-learn's order.
-    """
-    from sklearn.datasets import load_digits  # imported here: slow, and only digits need it
-
-    data = load_digits()
-    images = torch.from_numpy(data.images / 16.0 * 2.0 - 1.0).float().unsqueeze(1)
-    labels = torch.from_numpy(data.target).long()
-    order = np.random.RandomState(DIGITS_SPLIT_SEED).permutation(len(labels))
-    n_train = int(DIGITS_TRAIN_FRACTION * len(labels))
-    chosen = {"all": np.arange(len(labels)), "train": order[:n_train], "test": order[n_train:]}
-    if split not in chosen:
-        raise ValueError(f"digits split must be one of {', '.join(chosen)}, got '{split}'")
-    index = torch.from_numpy(chosen[split])
-    return images[index], labels[index]
-
-
-class DigitsClassifier(nn.Module):
-    """A small CNN for grey 8x8 digits in [-1, 1]: two 3x3 convolutions, 64 features, 10 logits.
-
-    `features` accepts (B, 1 or 3, S, S): colour is averaged to grey and other sizes are
-    area-resized to 8x8 (exact area averaging when S is a multiple of 8, e.g. 16 or 32).
-    """
-
-    size = 8
-    feature_dim = 64
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.penultimate = nn.Linear(64 * (self.size // 2) ** 2, self.feature_dim)
-        self.head = nn.Linear(self.feature_dim, DIGITS_CLASSES)
-
-    def features(self, x: Tensor) -> Tensor:
-        """The penultimate layer's 64 features, taken before its ReLU (smoother to fit a Gaussian to)."""
-        if x.dim() != 4 or x.shape[1] not in (1, 3) or x.shape[2] != x.shape[3]:
-            raise ValueError(f"digits classifier needs square images (B, 1 or 3, S, S), got {tuple(x.shape)}")
-        x = x.float().mean(dim=1, keepdim=True)
-        if x.shape[-1] != self.size:
-            x = F.adaptive_avg_pool2d(x, self.size)
-        return self.penultimate(self.conv(x).flatten(1))
-
-    def classify(self, features: Tensor) -> Tensor:
-        """Class logits (B, 10) from `features`' output."""
-        return self.head(F.relu(features))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Class logits (B, 10)."""
-        return self.classify(self.features(x))
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise CheckpointError(f"{name} has sha256 {digest}, expected {sha256}: the file is damaged or was replaced")
+    return load(data), _safetensors_metadata(data)
 
 
 def _safetensors_metadata(data: bytes) -> dict[str, str]:
@@ -199,52 +135,53 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
     return json.loads(data[8 : 8 + header_length]).get("__metadata__", {})
 
 
-def load_digits_classifier() -> DigitsClassifier:
-    """The shipped classifier in eval mode on the CPU, its weights verified by sha256.
-
-    Its `metadata` attribute holds what training recorded: "test_accuracy" (percent on
-    the test split), "train_samples" and "seed", as strings.
-    """
-    from safetensors.torch import load
-
-    data = (resources.files("ganzoo") / "assets" / DIGITS_CLASSIFIER_FILE).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != DIGITS_CLASSIFIER_SHA256:
-        raise CheckpointError(
-            f"{DIGITS_CLASSIFIER_FILE} has sha256 {digest}, expected {DIGITS_CLASSIFIER_SHA256}: "
-            "the file is damaged or was replaced"
-        )
-    classifier = DigitsClassifier()
-    classifier.load_state_dict(load(data))
-    classifier.metadata = _safetensors_metadata(data)
-    return classifier.eval()
-
-
 @torch.no_grad()
-def digits_metrics(samples: Tensor, real: Tensor, classifier: DigitsClassifier | None = None) -> dict[str, Any]:
-    """Scores generated digit images against real ones with the digits classifier.
+def classifier_metrics(
+    classifier: nn.Module, fake: Tensor, real: Tensor, labels: Tensor | None = None, real_labels: Tensor | None = None,
+    batch_size: int = 1000,
+) -> dict[str, Any]:
+    """Scores of generated images against real ones by a classifier of the data's classes, which
+    has `features(x)` (B, F) and `classify(features)` (B, K logits):
 
-    - "classes": classes predicted for at least one sample (a class is covered like a
-      mode is captured); "classes_total": 10;
-    - "kl": KL(p || uniform) in nats of the predicted-class histogram, p normalised over
-      the samples (the same convention as `mode_metrics`; finite for any non-empty sample);
+    - "classes": classes predicted for at least one sample (a class is covered like a mode is
+      captured); "classes_total": K;
+    - "kl": KL(p || uniform) in nats of the predicted-class histogram (as in `mode_metrics`);
     - "confidence": mean max-softmax probability;
-    - "frechet": Fréchet distance between the classifier features of real and samples.
+    - "frechet": Frechet distance between the classifier features of real images and samples: a
+      domain classifier's Frechet distance, not FID (whose features are Inception's);
+    - with `labels` (the class each sample was drawn for) and `real_labels`, per class: the
+      classifier's accuracy on the class's samples and their Frechet distance to the class's real images.
     """
-    classifier = classifier if classifier is not None else load_digits_classifier()
     device = next(classifier.parameters()).device
-    fake_features = classifier.features(samples.detach().to(device))
-    real_features = classifier.features(real.detach().to(device))
-    probabilities = classifier.classify(fake_features).softmax(dim=1)
+
+    def run(images: Tensor) -> Tensor:
+        return torch.cat([classifier.features(chunk.to(device)) for chunk in images.split(batch_size)]).cpu()
+
+    fake_features, real_features = run(fake), run(real)
+    probabilities = torch.cat([classifier.classify(h.to(device)).softmax(1).cpu() for h in fake_features.split(batch_size)])
     confidence, predicted = probabilities.max(dim=1)
-    counts = torch.bincount(predicted.cpu(), minlength=DIGITS_CLASSES)
-    return {
+    classes = probabilities.shape[1]
+    counts = torch.bincount(predicted, minlength=classes)
+    metrics = {
         "classes": int((counts > 0).sum()),
-        "classes_total": DIGITS_CLASSES,
-        "kl": _kl_to_uniform(counts),
+        "classes_total": classes,
+        "kl": kl_to_uniform(counts),
         "confidence": float(confidence.mean()),
         "frechet": frechet_distance(real_features, fake_features),
     }
+    if labels is None:
+        return metrics
+    if real_labels is None:
+        raise ValueError("classifier_metrics: per-class scores need the real images' labels too")
+    rows = [
+        {
+            "class": k,
+            "accuracy": 100.0 * float((predicted[labels == k] == k).double().mean()),
+            "frechet": frechet_distance(real_features[real_labels == k], fake_features[labels == k]),
+        }
+        for k in range(classes)
+    ]
+    return {**metrics, **_per_class(rows, "accuracy"), "per_class": rows}
 
 
 def balanced_labels(n: int, classes: int) -> Tensor:
@@ -252,7 +189,7 @@ def balanced_labels(n: int, classes: int) -> Tensor:
     return torch.arange(n) * classes // n
 
 
-def _draw(generator: nn.Module, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
+def draw(generator: nn.Module, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
     """n samples from a ganzoo.Generator, on the CPU, from latents fixed by the seed, and the
     labels they were drawn for (balanced over the classes) if the generator is conditional."""
     rng = torch.Generator(device=generator.device).manual_seed(seed)
@@ -282,56 +219,20 @@ def toy_class_rows(samples: Tensor, labels: Tensor, centres: Tensor, std: float)
     return rows
 
 
-def evaluate_toy(
-    generator: nn.Module, description: dict[str, Any], n: int = 2500, n_w1: int = 2000, seed: int = 0
-) -> dict[str, Any]:
-    """`mode_metrics` on n samples, plus "w1": exact W1 between n_w1 of them and n_w1 real samples.
-
-    `description` is a mixture's `describe()`: {"centres": Tensor (K, 2), "std": float}.
-    The real samples are drawn here from those facts, so the result depends on the seed only.
-    """
+def toy_metrics(samples: Tensor, labels: Tensor | None, centres: Tensor, std: float, seed: int = 0, n_w1: int = 2000) -> dict[str, Any]:
+    """`mode_metrics` of 2-D samples of a mixture of isotropic Gaussians, plus "w1": exact W1
+    between n_w1 of them and n_w1 real points drawn here from (centres, std) and `seed`; with the
+    classes the samples were drawn for (`labels`, one per centre), per-class figures too."""
+    n = len(samples)
     if not 0 < n_w1 <= n:
         raise ValueError(f"n_w1 must be in 1..n={n}, got {n_w1}")
-    centres = torch.as_tensor(description["centres"]).detach().cpu().float()
-    std = float(description["std"])
-    fake, labels = _draw(generator, n, seed)
+    centres = torch.as_tensor(centres).detach().cpu().float()
     rng = torch.Generator().manual_seed(seed)
     real = centres[torch.randint(len(centres), (n_w1,), generator=rng)] + std * torch.randn(n_w1, 2, generator=rng)
     # A conditional generator's samples come in class order: W1 takes a subset that holds every class.
-    subset = fake if labels is None else fake[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
-    metrics = {**mode_metrics(fake, centres, std), "w1": wasserstein1(subset[:n_w1], real)}
+    subset = samples if labels is None else samples[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
+    metrics = {**mode_metrics(samples, centres, std), "w1": wasserstein1(subset[:n_w1], real)}
     if labels is None:
         return metrics
-    if generator.classes != len(centres):
-        raise MetricError(f"the generator has {generator.classes} classes, the mixture {len(centres)} modes")
-    rows = toy_class_rows(fake, labels, centres, std)
+    rows = toy_class_rows(samples, labels, centres, std)
     return {**metrics, **_per_class(rows, "own_mode"), "per_class": rows}
-
-
-@torch.no_grad()
-def evaluate_digits(
-    generator: nn.Module, real_images: Tensor, n: int | None = None, seed: int = 0,
-    classifier: DigitsClassifier | None = None, real_labels: Tensor | None = None,
-) -> dict[str, Any]:
-    """`digits_metrics` on n generated images (default: as many as real images) against real ones;
-    for a conditional generator, also per class: the classifier's accuracy on the class's samples
-    (it predicts the class asked for) and their Frechet distance to the real images of the class."""
-    fake, labels = _draw(generator, n or len(real_images), seed)
-    classifier = classifier if classifier is not None else load_digits_classifier()
-    metrics = digits_metrics(fake, real_images, classifier)
-    if labels is None:
-        return metrics
-    if generator.classes != DIGITS_CLASSES:
-        raise MetricError(f"the generator has {generator.classes} classes, the digits {DIGITS_CLASSES}")
-    device = next(classifier.parameters()).device
-    fake_features, real_features = classifier.features(fake.to(device)), classifier.features(real_images.to(device))
-    predicted = classifier.classify(fake_features).argmax(dim=1).cpu()
-    rows = [
-        {
-            "class": k,
-            "accuracy": 100.0 * float((predicted[labels == k] == k).double().mean()),
-            "frechet": frechet_distance(real_features[real_labels == k], fake_features[labels == k]),
-        }
-        for k in range(DIGITS_CLASSES)
-    ]
-    return {**metrics, **_per_class(rows, "accuracy"), "per_class": rows}

@@ -13,6 +13,8 @@ from torch import nn
 import ganzoo
 from ganzoo import metrics
 from ganzoo.errors import CheckpointError
+from ganzoo_plugins import classifiers
+from ganzoo_plugins.digits import digits_split
 
 K = 8
 STD = 0.01
@@ -130,42 +132,47 @@ def test_frechet_distance_copes_with_fewer_samples_than_features():
     assert math.isfinite(metrics.frechet_distance(cloud(20, 0, dim=64), cloud(20, 1, dim=64)))
 
 
-# --- the digits split and the shipped classifier ---------------------------------------------
+# --- the digits split and the shipped classifiers --------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def classifier() -> metrics.DigitsClassifier:
-    return metrics.load_digits_classifier()
+def classifier() -> classifiers.DigitsClassifier:
+    return classifiers.load(classifiers.DigitsClassifier)
 
 
 @pytest.fixture(scope="module")
 def test_split() -> tuple[torch.Tensor, torch.Tensor]:
-    return metrics.digits_split("test")
+    return digits_split("test")
 
 
 def test_digits_split_is_a_fixed_80_20_partition():
-    images, labels = metrics.digits_split("all")
-    train_images, _ = metrics.digits_split("train")
-    test_images, test_labels = metrics.digits_split("test")
+    images, labels = digits_split("all")
+    train_images, _ = digits_split("train")
+    test_images, test_labels = digits_split("test")
     assert images.shape == (1797, 1, 8, 8) and images.dtype == torch.float32
     assert (images.min(), images.max()) == (-1.0, 1.0)
     assert (len(train_images), len(test_images)) == (1437, 360)
     order = np.random.RandomState(0).permutation(1797)
     assert torch.equal(test_labels, labels[order[1437:]])
     with pytest.raises(ValueError, match="split"):
-        metrics.digits_split("validation")
+        digits_split("validation")
 
 
-def test_shipped_classifier_matches_its_sha256(classifier):
-    data = (resources.files("ganzoo") / "assets" / metrics.DIGITS_CLASSIFIER_FILE).read_bytes()
-    assert hashlib.sha256(data).hexdigest() == metrics.DIGITS_CLASSIFIER_SHA256
-    assert not classifier.training
+@pytest.mark.parametrize("kind", [classifiers.DigitsClassifier, classifiers.FashionClassifier])
+def test_shipped_classifiers_match_their_sha256_and_stay_small(kind):
+    data = (resources.files("ganzoo_plugins") / "assets" / kind.file).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == kind.sha256
+    assert len(data) < 1_000_000  # well under 2 MB, in every wheel
+    loaded = classifiers.load(kind)
+    assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
 
 
 def test_a_wrong_sha256_is_refused(monkeypatch):
-    monkeypatch.setattr(metrics, "DIGITS_CLASSIFIER_SHA256", "0" * 64)
+    monkeypatch.setattr(classifiers.DigitsClassifier, "sha256", "0" * 64)
+    classifiers.load.cache_clear()
     with pytest.raises(CheckpointError, match="sha256"):
-        metrics.load_digits_classifier()
+        classifiers.load(classifiers.DigitsClassifier)
+    classifiers.load.cache_clear()
 
 
 def test_shipped_classifier_keeps_its_recorded_accuracy(classifier, test_split):
@@ -184,9 +191,9 @@ def test_larger_and_colour_images_are_area_resized(classifier, test_split):
         torch.testing.assert_close(classifier.features(larger_colour), classifier.features(images))
 
 
-def test_digits_metrics_of_real_images_against_themselves(classifier, test_split):
+def test_classifier_metrics_of_real_images_against_themselves(classifier, test_split):
     images, labels = test_split
-    result = metrics.digits_metrics(images, images, classifier)
+    result = ganzoo.classifier_metrics(classifier, images, images)
     p = torch.bincount(labels, minlength=10).double() / len(labels)
     label_kl = (p * (10 * p).log()).sum().item()  # the test split is only roughly balanced
     assert (result["classes"], result["classes_total"]) == (10, 10)
@@ -195,15 +202,24 @@ def test_digits_metrics_of_real_images_against_themselves(classifier, test_split
     assert result["frechet"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_digits_metrics_of_one_class_cover_one_class(classifier, test_split):
+def test_classifier_metrics_of_one_class_cover_one_class(classifier, test_split):
     images, labels = test_split
-    result = metrics.digits_metrics(images[labels == 0], images, classifier)
+    result = ganzoo.classifier_metrics(classifier, images[labels == 0], images)
     assert result["classes"] == 1
     assert result["kl"] == pytest.approx(math.log(10))
     assert result["frechet"] > 10.0
 
 
-# --- evaluate_toy / evaluate_digits with generators that replay known points -----------------
+def test_classifier_metrics_per_class_need_the_real_labels(classifier, test_split):
+    images, labels = test_split
+    per_class = ganzoo.classifier_metrics(classifier, images, images, labels, labels)
+    assert per_class["accuracy"] >= 97.0 and [r["class"] for r in per_class["per_class"]] == list(range(10))
+    assert all(r["frechet"] == pytest.approx(0.0, abs=1e-6) for r in per_class["per_class"])
+    with pytest.raises(ValueError, match="real images' labels"):
+        ganzoo.classifier_metrics(classifier, images, images, labels)
+
+
+# --- the datasets' evaluations with generators that replay known points -----------------------
 
 
 class Replay(ganzoo.Generator):
@@ -217,21 +233,23 @@ class Replay(ganzoo.Generator):
         return self.points[z.argmax(dim=1)]
 
 
-def test_evaluate_toy_is_deterministic_and_sees_every_mode():
-    description = {"centres": CENTRES.float(), "std": STD}
-    result = metrics.evaluate_toy(Replay(CENTRES), description, n=400, n_w1=300, seed=3)
-    assert result == metrics.evaluate_toy(Replay(CENTRES), description, n=400, n_w1=300, seed=3)
+def test_toy_metrics_are_deterministic_and_see_every_mode():
+    every, one = (Replay(points).sample(400, torch.Generator().manual_seed(3)) for points in (CENTRES, CENTRES[:1]))
+    result = metrics.toy_metrics(every, None, CENTRES, STD, seed=3, n_w1=300)
+    assert result == metrics.toy_metrics(every, None, CENTRES, STD, seed=3, n_w1=300)
     assert (result["modes"], result["high_quality"]) == (K, 100.0)
-    collapsed = metrics.evaluate_toy(Replay(CENTRES[:1]), description, n=400, n_w1=300, seed=3)
+    collapsed = metrics.toy_metrics(one, None, CENTRES, STD, seed=3, n_w1=300)
     assert collapsed["modes"] == 1 and collapsed["w1"] > 5 * result["w1"]
     with pytest.raises(ValueError, match="n_w1"):
-        metrics.evaluate_toy(Replay(CENTRES), description, n=100, n_w1=200)
+        metrics.toy_metrics(every[:100], None, CENTRES, STD, n_w1=200)
 
 
-def test_evaluate_digits_tells_replayed_real_images_from_one_replayed_class(classifier, test_split):
+def test_the_digits_evaluation_tells_replayed_real_images_from_one_replayed_class(test_split):
     images, labels = test_split
-    every_class = metrics.evaluate_digits(Replay(images), images, classifier=classifier)
-    one_class = metrics.evaluate_digits(Replay(images[labels == 0]), images, classifier=classifier)
+    data = ganzoo.create_dataset("digits", split="test")
+    every_class = ganzoo.evaluate(Replay(images), "digits:split=test")
+    one_class = ganzoo.evaluate(Replay(images[labels == 0]), "digits:split=test")
+    assert data.evaluation_samples == 360
     assert (every_class["classes"], one_class["classes"]) == (10, 1)
     assert every_class["frechet"] < 0.05 * one_class["frechet"]
 
@@ -241,5 +259,5 @@ def test_a_headline_leaves_out_classes_the_classifier_is_unsure_of():
     from ganzoo.evaluation import headline
 
     noisy = {"classes": 10, "classes_total": 10, "kl": 0.39, "confidence": 0.67, "frechet": 173.7}
-    assert headline(noisy) == "Frechet 174, classifier unsure (mean confidence 0.67)"
-    assert headline({**noisy, "confidence": 0.84, "frechet": 2.43}) == "10/10 classes, Frechet 2.43"
+    assert headline(noisy) == "classifier Frechet 174, classifier unsure (mean confidence 0.67)"
+    assert headline({**noisy, "confidence": 0.84, "frechet": 2.43}) == "10/10 classes, classifier Frechet 2.43"

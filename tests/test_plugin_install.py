@@ -187,8 +187,8 @@ def test_a_regular_wheel_install_ships_the_plugins_the_assets_and_the_zoo(tmp_pa
     environment.run("-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel))
     probe = (
         "import ganzoo, ganzoo_plugins, ganzoo_model_cards\n"
-        "from ganzoo.metrics import load_digits_classifier\n"
-        "load_digits_classifier()\n"
+        "from ganzoo_plugins import classifiers\n"
+        "classifiers.load(classifiers.DigitsClassifier), classifiers.load(classifiers.FashionClassifier)\n"
         "print(ganzoo.__file__, ganzoo_plugins.__file__, ganzoo_model_cards.__file__)\n"
         "print(len(ganzoo.list_pretrained()), tuple(ganzoo.load_pretrained('wgan-ring8').sample(3).shape))\n"
     )
