@@ -16,7 +16,7 @@ from .errors import GanzooError, Interrupted
 #: the kinds `ganzoo plugin new` scaffolds
 KINDS = ["loss", "constraint", "generator", "critic", "dataset"]
 #: every kind `ganzoo list` and `ganzoo show` know
-LISTED_KINDS = [*KINDS, "logger"]
+LISTED_KINDS = [*KINDS, "logger", "augment"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -137,9 +137,13 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
     "--logger", "Logger plugin besides metrics.jsonl, e.g. tensorboard; repeat for several (--log is short for it, "
     "but torchrun's own parser refuses it).", "--log", "log", multiple=True,
 )  # fmt: skip
+@_spec_option("--augment", "Differentiable augmentation of every batch the critic sees, e.g. diffaugment or "
+              "diffaugment:policy=translation+cutout [default: none].")  # fmt: skip
 @click.option("--steps", type=int, help="Generator steps [default: 2000].")
 @click.option("--batch-size", type=int, help="Batch size [default: the loss's].")
 @click.option("--n-critic", type=int, help="Critic steps per generator step [default: the loss's].")
+@click.option("--critic-boost", type=int, help="Critic steps in the first and every so often generator steps "
+              "(the WGAN schedule's 100), 0 for none [default: the loss's].")  # fmt: skip
 @click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), help="Optimizer of both networks [default: the loss's].")
 @click.option("--lr", type=float, help="Learning rate of both networks [default: the loss's].")
 @click.option("--lr-generator", type=float, help="Generator learning rate.")
@@ -165,8 +169,9 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
 @click.option("--seed", type=int, help="Random seed [default: 0].")
 @click.option("--log-every", type=int, help="Steps between metric records [default: 50].")
 @click.option("--eval-every", type=int, help="Steps between image metrics (FID...) in metrics.jsonl [default: none].")
-@click.option("--eval-metrics", metavar="fid,kid,is,pr", callback=lambda ctx, param, v: v.split(",") if v else None,
-              help="Image metrics during training [default: fid].")  # fmt: skip
+@click.option("--eval-metrics", metavar="data|fid,kid,is,pr", callback=lambda ctx, param, v: comma_list(param, v),
+              help="What --eval-every measures: data (the dataset's own evaluation) or image metrics "
+              "[default: data where the dataset has one, else fid].")  # fmt: skip
 @click.option("--eval-n", type=int, help="Images per evaluation during training [default: 5000].")
 @click.option("--sample-every", type=int, help="Steps between sample pictures [default: 500].")
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints [default: 1000].")
@@ -234,6 +239,16 @@ def train(
     click.echo(f"generator: {result.generator_path}")
 
 
+def comma_list(param: click.Parameter, value: str | None) -> list[str] | None:
+    """'fid,kid' -> ['fid', 'kid']; an empty list or item is a usage error, not the default."""
+    if value is None:
+        return None
+    items = [item.strip() for item in value.split(",")]
+    if not all(items):
+        raise click.BadParameter(f"'{value}' is not a comma-separated list of names, e.g. fid,kid", param=param)
+    return items
+
+
 def class_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
     """--classes 0,3,7 -> [0, 3, 7]."""
     if value is None:
@@ -278,6 +293,8 @@ def sample(name_or_file: str, count: int | None, classes: list[int] | None, seed
     count = count or 64
     rng = torch.Generator(device=generator.device).manual_seed(seed)
     fake = generator.sample(count, generator=rng, **({} if labels is None else {"labels": labels}))
+    if not torch.isfinite(fake).all():
+        raise UsageError(f"{name_or_file} made NaN or infinite samples (a diverged generator?); nothing was drawn")
     reference = real_points(name_or_file, seed) if tuple(fake.shape[1:]) == (2,) else None
     title = f"{source_title(name_or_file)}: {count} samples, seed {seed}"
     written = save_samples(Path(out), fake, reference, title=title, labels=labels)
@@ -348,14 +365,16 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated and real samples.")
 @click.option("--device", default="cpu", show_default=True)
 @click.option(
-    "--metrics", "wanted", metavar="fid,kid,is,pr",
+    "--metrics", "wanted", metavar="fid,kid,is,pr", callback=lambda ctx, param, v: comma_list(param, v),
     help="Image metrics through torch-fidelity's Inception (weights fetched once, sha256-checked) "
     "instead of the data's own scores.",
 )  # fmt: skip
-@click.option("--n", "count", type=click.IntRange(2, 10**6), default=10_000, show_default=True,
-              help="Generated and real images for --metrics (papers use 50,000).")  # fmt: skip
+@click.option("--n", "count", type=click.IntRange(2, 10**6),
+              help="Generated and real images for --metrics (papers use 50,000) [default: 10000].")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(name_or_file: str, data: str | None, seed: int, device: str, wanted: str | None, count: int, as_json: bool) -> None:
+def evaluate(
+    name_or_file: str, data: str | None, seed: int, device: str, wanted: list[str] | None, count: int | None, as_json: bool
+) -> None:
     """Score a pretrained generator (by name), a card folder or an exported .safetensors file.
 
     2-D mixtures: modes captured, % high quality and reverse KL, KL(generated || uniform) of
@@ -367,9 +386,13 @@ def evaluate(name_or_file: str, data: str | None, seed: int, device: str, wanted
     from .evaluation import evaluate as score
     from .evaluation import class_rows, metric_rows, recorded_data, to_json
 
+    from .errors import UsageError
+
+    if count is not None and not wanted:
+        raise UsageError("--n sets how many images --metrics compares; the data's own evaluation draws its own number")
     generator = load_any_generator(name_or_file, device)
     data = data or recorded_data(name_or_file)
-    metrics = score(generator, data, seed=seed, metrics=wanted.split(",") if wanted else None, n=count, quiet=as_json)
+    metrics = score(generator, data, seed=seed, metrics=wanted, n=count or 10_000, quiet=as_json)
     if as_json:
         click.echo(to_json({"model": name_or_file, "data": data, "seed": seed, "metrics": metrics}))
         return

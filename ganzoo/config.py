@@ -87,6 +87,7 @@ class TrainConfig(BaseModel):
     generator: PluginSpec = PluginSpec(name="mlp")
     critic: PluginSpec = PluginSpec(name="mlp")
     loggers: list[PluginSpec] = Field(default_factory=list, description="metric sinks besides metrics.jsonl")
+    augment: PluginSpec | None = Field(None, description="differentiable augmentation of every batch the critic sees")
 
     steps: int = Field(2000, gt=0, le=10**9, description="generator steps")
     batch_size: int | None = Field(None, gt=0, le=2**24, description="samples in a (global) batch")
@@ -119,8 +120,12 @@ class TrainConfig(BaseModel):
     world_size: int | None = Field(None, gt=0, description="processes that shared the run: recorded by the loop")
 
     log_every: int = Field(50, gt=0)
-    eval_every: int | None = Field(None, gt=0, description="steps between image metrics during training (off: None)")
-    eval_metrics: list[Literal["fid", "kid", "is", "pr"]] = Field(["fid"], min_length=1, description="image metrics during training")
+    eval_every: int | None = Field(None, gt=0, description="steps between evaluations during training (off: None)")
+    eval_metrics: list[Literal["data", "fid", "kid", "is", "pr"]] | None = Field(
+        None, min_length=1,
+        description="what an evaluation measures: data (the dataset's own evaluation) and image metrics; "
+        "None: data where the dataset has an evaluation, else fid",
+    )  # fmt: skip
     eval_n: int = Field(5000, gt=1, le=10**6, description="generated and real images per evaluation during training")
     sample_every: int = Field(500, gt=0)
     checkpoint_every: int = Field(1000, gt=0)
@@ -177,7 +182,7 @@ def describe_validation(error: ValidationError, given: dict[str, Any]) -> str:
 
 #: TrainConfig fields that name plugins -> their kind
 _SPEC_KINDS = {"loss": "loss", "constraints": "constraint", "data": "dataset", "generator": "generator",
-               "critic": "critic", "loggers": "logger"}  # fmt: skip
+               "critic": "critic", "loggers": "logger", "augment": "augment"}  # fmt: skip
 
 
 def _options_hint(given: dict[str, Any], loc: tuple[Any, ...]) -> str:

@@ -18,7 +18,7 @@ from .checkpoint import GENERATOR, atomic_write, load_generator, load_metadata_j
 from .config import to_config
 from .errors import UsageError
 from .evaluation import reads_files, evaluate, headline, metric_rows, parse_data
-from .pictures import save_samples
+from .pictures import picture_labels, save_samples
 from .registry import create_dataset
 from .zoo import CARD_FILE, ModelCard, file_sha256
 
@@ -52,6 +52,11 @@ again, from this folder:
 
 {table}
 """
+#: what a card of data without an evaluation of its own says in place of the table
+UNMEASURED = (
+    "`{data}` has no evaluation of its own, so this card records no metrics. Image data can be scored "
+    "with torch-fidelity: `ganzoo evaluate {name} --data {data} --metrics fid,kid --n 10000`."
+)
 
 
 def export_card(run: str | Path, folder: str | Path, license: str = "mit", data: str | None = None) -> Path:
@@ -77,7 +82,8 @@ def export_card(run: str | Path, folder: str | Path, license: str = "mit", data:
         raise UsageError(f"{run} was trained on '{spec}', which reads files; pass --data to score against it")
 
     generator = load_generator(weights)
-    metrics = evaluate(generator, spec, seed=SEED)
+    dataset = create_dataset(spec.name, **spec.options)
+    metrics = evaluate(generator, spec, seed=SEED) if dataset.has_evaluation() else {}
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / WEIGHTS, lambda tmp: shutil.copyfile(weights, tmp))
     atomic_write(folder / CONFIG, lambda tmp: shutil.copyfile(run / CONFIG, tmp))
@@ -101,6 +107,8 @@ def export_card(run: str | Path, folder: str | Path, license: str = "mit", data:
     }
     objective = " + ".join(f"`{part}`" for part in [str(config.loss), *front["constraints"]])
     table = "\n".join(["| metric | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in metric_rows(metrics))])
+    if not metrics:
+        table = UNMEASURED.format(data=spec, name=folder.name)
     body = BODY.format(
         name=folder.name, data=spec, objective=objective, seed=SEED, headline=headline(metrics), caption=caption,
         picture=PICTURE, steps=config.steps, batch_size=config.batch_size, train_seed=config.seed, command=command,
@@ -113,12 +121,18 @@ def export_card(run: str | Path, folder: str | Path, license: str = "mit", data:
 
 
 def _picture(generator: torch.nn.Module, spec, path: Path, title: str) -> str:
-    """Samples from seed 0, over real points for 2-D data; returns the picture's caption."""
-    fake = generator.sample(1000 if generator.sample_shape == (2,) else 64, generator=torch.Generator().manual_seed(SEED))
-    if generator.sample_shape != (2,):
-        save_samples(path, fake, title=title)
-        return f"64 generated samples, seed {SEED}"
+    """Samples from seed 0, over real points for 2-D data (a conditional generator's by class, one
+    row or colour per class, as `ganzoo sample` draws them); returns the picture's caption."""
+    points = generator.sample_shape == (2,)
+    labels = picture_labels(generator.classes, points) if generator.classes else None
+    count = len(labels) if labels is not None else 1000 if points else 64
+    fake = generator.sample(count, generator=torch.Generator().manual_seed(SEED), **({} if labels is None else {"labels": labels}))
+    by_class = " of each class, one row per class" if labels is not None and not points else ""
+    if not points:
+        save_samples(path, fake, title=title, labels=labels)
+        return f"{count} generated samples{by_class}, seed {SEED}"
     torch.manual_seed(SEED)
     real = next(create_dataset(spec.name, **spec.options).batches(1000, torch.device("cpu")))
-    save_samples(path, fake, real, title)
-    return f"1,000 generated points (orange) over 1,000 real ones (grey), seed {SEED}"
+    save_samples(path, fake, real, title, labels=labels)
+    coloured = ", coloured by class," if labels is not None else ""
+    return f"1,000 generated points{coloured} (orange) over 1,000 real ones (grey), seed {SEED}"

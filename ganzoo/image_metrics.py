@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .config import PluginSpec
-from .errors import CheckpointError, UsageError
+from .errors import CheckpointError, MetricError, UsageError
 
 #: torch-fidelity's Inception-v3 weights (the TF FID network, converted) and their sha256
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
@@ -37,6 +37,8 @@ class Extractor:
 
     features: Callable[[Tensor], tuple[Tensor, Tensor]]
     dims: int
+    #: makes sure the weights are at hand (fetched into the cache, checked) before any image arrives
+    prepare: Callable[[], Any] = lambda: None
 
 
 def inception_weights(quiet: bool = False) -> Path:
@@ -44,6 +46,8 @@ def inception_weights(quiet: bool = False) -> Path:
     from .zoo import cache_dir, download, file_sha256
 
     path = cache_dir() / f"weights-inception-2015-12-05-{INCEPTION_SHA256[:8]}.pth"
+    if path.exists() and not path.is_file():
+        raise UsageError(f"{path} is not a file (a folder or device is where the Inception weights belong); move it away")
     if not path.is_file():
         return download(INCEPTION_URL, path, sha256=INCEPTION_SHA256, what="the Inception weights of FID", quiet=quiet)
     if file_sha256(path) != INCEPTION_SHA256:
@@ -66,11 +70,14 @@ def inception(device: torch.device, quiet: bool = False) -> Extractor:
             network = network.to(device).eval()
         return tuple(network(images.to(device)))
 
-    return Extractor(extract, dims=INCEPTION_DIMS)
+    return Extractor(extract, dims=INCEPTION_DIMS, prepare=lambda: inception_weights(quiet))
 
 
 def as_uint8_rgb(images: Tensor) -> Tensor:
-    """Images in [-1, 1] as torch-fidelity reads them: uint8, three channels."""
+    """Images in [-1, 1] as torch-fidelity reads them: uint8, three channels. NaN or infinite
+    pixels are refused: the cast would make them black and score them."""
+    if not torch.isfinite(images).all():
+        raise MetricError("no image metric can be computed: the generator made NaN or infinite pixels")
     pixels = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
 
@@ -101,24 +108,50 @@ def generated(generator: torch.nn.Module, batch_size: int, seed: int) -> Iterato
 def real_features(
     data: PluginSpec, dataset: Any, n: int, seed: int, extractor: Extractor, batch_size: int, quiet: bool
 ) -> tuple[Tensor, Tensor]:
-    """The real data's features, computed once per (data spec, n, seed, extractor) and cached."""
-    from .checkpoint import read_tensors, save_tensors
+    """The real data's features, computed once per (data, n, seed, extractor) and cached. The data
+    is what the dataset reads on this machine (`Dataset.fingerprint`: absolute paths, the files'
+    sizes and times), not the spec's text: `folder:path=imgs` in two folders is two datasets."""
+    from .checkpoint import save_tensors
     from .zoo import cache_dir
 
+    if hasattr(dataset, "__len__") and n > len(dataset):
+        raise UsageError(f"--n {n:,} is more real images than '{data}' holds ({len(dataset):,}): they would repeat; "
+                         f"use --n {len(dataset):,} or fewer")  # fmt: skip
     spec = {"data": str(data), "n": n, "seed": seed, "extractor": EXTRACTOR, "weights": INCEPTION_SHA256}
-    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:20]
+    key = hashlib.sha256(json.dumps({**spec, "fingerprint": dataset.fingerprint()}, sort_keys=True).encode()).hexdigest()[:20]
     path = cache_dir() / "real-features" / f"{data.name.replace('/', '_')}-{n}-{key}.safetensors"
-    if path.is_file():
+    if path.exists():
         print(f"ganzoo: reusing the real data's features from {path}", file=sys.stderr)
-        saved = read_tensors(path)
-        if any(len(saved.get(key, ())) != n for key in ("features", "logits")):
-            raise CheckpointError(f"{path} does not hold the features of {n} images; delete it to compute them again")
-        return saved["features"], saved["logits"]
+        return cached_features(path, spec, n, extractor.dims)
     with torch.random.fork_rng(devices=[]):  # the caller's random stream stays as it was
         torch.manual_seed(seed)
         found = features(dataset.batches(min(batch_size, n), torch.device("cpu")), n, extractor, f"real {data.name}", quiet)
-    save_tensors(path, {"features": found[0], "logits": found[1]}, {"format": "ganzoo.real-features", **spec})
+    save_tensors(path, {"features": found[0], "logits": found[1]}, {"format": FEATURES, **{k: str(v) for k, v in spec.items()}})
     return found
+
+
+FEATURES = "ganzoo.real-features"
+
+
+def cached_features(path: Path, spec: dict[str, Any], n: int, dims: int) -> tuple[Tensor, Tensor]:
+    """A cache file's features and logits, each checked: what it says it holds, float64 (n, d), finite."""
+    from .checkpoint import read_metadata, read_tensors
+
+    again = "; delete it to compute them again"
+    metadata = read_metadata(path, FEATURES)
+    if any(metadata.get(k) != str(v) for k, v in spec.items()):
+        raise CheckpointError(f"{path} holds the features of other data or another extractor{again}")
+    saved = read_tensors(path)
+    for name in ("features", "logits"):
+        tensor = saved.get(name)
+        if tensor is None or tensor.dim() != 2 or len(tensor) != n or tensor.dtype != torch.float64:
+            got = "nothing" if tensor is None else f"{tuple(tensor.shape)} of {tensor.dtype}"
+            raise CheckpointError(f"{path}: its {name} are {got}, not ({n}, dims) of float64{again}")
+        if not torch.isfinite(tensor).all():
+            raise CheckpointError(f"{path}: its {name} hold NaN or infinite values{again}")
+    if saved["features"].shape[1] != dims:
+        raise CheckpointError(f"{path}: its features have {saved['features'].shape[1]} dimensions, not {dims}{again}")
+    return saved["features"], saved["logits"]
 
 
 def metrics_from_features(fake: Tensor, real: Tensor, fake_logits: Tensor, wanted: list[str], **options: Any) -> dict[str, float]:

@@ -123,6 +123,9 @@ class Constraint(_Plugin):
     #: whether `penalty` differentiates per-sample scores (a gradient penalty does), which a
     #: BatchNorm critic couples: the loop then warns about such a critic
     per_sample_gradients: ClassVar[bool] = True
+    #: whether its terms teach the networks the labels (AC-GAN's classification losses): a conditional
+    #: critic whose score ignores the labels (`Critic.scores_labels`) needs such a constraint
+    teaches_labels: ClassVar[bool] = False
 
     def __init__(self, config: Config | None = None) -> None:
         self._init_config(config)
@@ -143,6 +146,20 @@ class Constraint(_Plugin):
 
     def after_critic_step(self, critic: nn.Module) -> None:
         """Called after every critic optimizer step (e.g. to clip weights)."""
+
+
+class Augment(_Plugin):
+    """Differentiable augmentation (DiffAugment, ADA-like): transforms every batch the critic sees,
+    real and fake alike, in the critic steps and the generator step, so the generator's gradient
+    flows through it. Random choices are drawn per sample from torch's current stream (each
+    process's own, under several processes), so a run resumes bitwise."""
+
+    def __init__(self, config: Config | None = None) -> None:
+        self._init_config(config)
+
+    def __call__(self, x: Tensor, progress: float) -> Tensor:
+        """The augmented batch, shaped like `x`; `progress` runs from 0 to 1 over the run."""
+        raise NotImplementedError
 
 
 class Generator(_Plugin, nn.Module):
@@ -237,6 +254,12 @@ class Critic(_Plugin, nn.Module):
         self.classes = getattr(config, "classes", 0)
 
     @property
+    def scores_labels(self) -> bool:
+        """Whether a conditional critic's score depends on the labels; one that only classifies them
+        (an auxiliary classifier head) gives the run no class signal without a constraint that teaches it."""
+        return True
+
+    @property
     def batch_multiple(self) -> int:
         """The batches it scores must hold a multiple of this many samples (a packing critic's
         pack size); the loop checks the batch size against it before a run starts."""
@@ -325,6 +348,21 @@ class Dataset(_Plugin):
         """Facts about the data that metrics may use (e.g. mixture centres)."""
         return {}
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What this data is on this machine, for caches keyed on it (the real images' features):
+        its options, each path among them made absolute, and the files it reads, each by name,
+        size and modification time. A dataset that reads other files than its path options name
+        overrides `data_files`."""
+        options = self.config.model_dump(mode="json")
+        for name, value in self.config.model_dump().items():
+            if isinstance(value, Path):
+                options[name] = str(value.resolve())
+        return {"options": options, "files": file_stamps(self.data_files())}
+
+    def data_files(self) -> list[Path]:
+        """The files (or folders, taken whole) this data is read from: its path options by default."""
+        return [value for value in self.config.model_dump().values() if isinstance(value, Path)]
+
     #: how many samples `evaluate` scores: a generator draws them from a fixed seed
     evaluation_samples: int = 10_000
 
@@ -343,6 +381,28 @@ class Dataset(_Plugin):
     @classmethod
     def has_evaluation(cls) -> bool:
         return cls.evaluate is not Dataset.evaluate
+
+
+def file_stamps(paths: Sequence[Path]) -> list[tuple[str, int, int]]:
+    """(absolute name, size, mtime in ns) of each file, and of every file under each folder (links followed)."""
+    stamps = []
+    for path in paths:
+        path = Path(path).resolve()
+        if path.is_dir():
+            files, seen = [], set()
+            for root, folders, names in os.walk(path, followlinks=True):
+                if os.path.realpath(root) in seen:  # a link back up the tree: walked once
+                    folders.clear()
+                    continue
+                seen.add(os.path.realpath(root))
+                files += [Path(root) / name for name in names]
+            files.sort()
+        else:
+            files = [path] if path.exists() else []
+        for file in files:
+            info = file.stat()
+            stamps.append((str(file), info.st_size, info.st_mtime_ns))
+    return stamps
 
 
 class ImageDataConfig(Config):
@@ -457,6 +517,12 @@ class InMemoryImages(Dataset):
 
     def describe(self) -> dict[str, Any]:
         return {"classes": self.classes} if self.classes else {}
+
+    def data_files(self) -> list[Path]:
+        return self.config.files()
+
+    def __len__(self) -> int:
+        return len(self.tensors()[1])
 
 
 class Logger(_Plugin):

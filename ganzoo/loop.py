@@ -33,7 +33,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig, to_config
 from .distributed import LAUNCHER_REPORTS, PeerFailed, World, convert_batchnorm, restarted
-from .errors import CheckpointError, ConfigError, GanzooError, Interrupted, TrainingError
+from .errors import CheckpointError, ConfigError, GanzooError, Interrupted, TrainingError, UsageError
 from .interfaces import Constraint, Critic, Shard, recorded_options, takes_labels
 from .logger_group import LoggerGroup
 from .pictures import picture_labels, save_curves, save_samples
@@ -84,10 +84,16 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
         plugins[f"constraint.{i}"] = configured("constraint", spec)
     for i, spec in enumerate(cfg.loggers):
         plugins[f"logger.{i}"] = configured("logger", spec)
+    if cfg.augment is not None:
+        plugins["augment"] = configured("augment", cfg.augment)
+    check_each_once(cfg, plugins)
     data = plugins["data"].build()
     sample_shape = tuple(data.sample_shape)
-    if cfg.eval_every and len(sample_shape) != 3:
-        raise ConfigError(f"--eval-every measures image metrics; '{cfg.data.name}' is not image data")
+    eval_metrics = cfg.eval_metrics or (["data"] if data.has_evaluation() else ["fid"])
+    if cfg.eval_every:
+        check_eval_metrics(cfg, data, eval_metrics)
+    if cfg.fake_labels != "real" and not cfg.conditional:
+        raise ConfigError("--fake-labels chooses the labels of a --conditional run's fakes; this run is unconditional")
     from_data: dict[str, Any] = {"sample_shape": sample_shape}
     for role in ("generator", "critic"):
         for name in sorted(set(getattr(cfg, role).options) & {"sample_shape", "classes"}):
@@ -111,6 +117,7 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
         "lr_generator": cfg.lr_generator or lr,
         "lr_critic": cfg.lr_critic or lr,
         "betas": cfg.betas or defaults.betas,
+        "eval_metrics": eval_metrics,
     }
     # Record each plugin's full options (defaults included, data-derived shape left out).
     specs = {
@@ -122,7 +129,31 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
             {"name": spec.name, "options": plugins[f"{role}.{i}"].config.model_dump()}
             for i, spec in enumerate(getattr(cfg, field))
         ]
+    if cfg.augment is not None:
+        specs["augment"] = {"name": cfg.augment.name, "options": plugins["augment"].config.model_dump(mode="json")}
     return Plan(to_config({**cfg.model_dump(), **filled, **specs}), plugins, sample_shape)
+
+
+def check_each_once(cfg: TrainConfig, plugins: dict[str, Configured]) -> None:
+    """Each constraint and logger takes part once, by whatever name it is given (clip, ganzoo/clip)."""
+    for field, role in (("constraints", "constraint"), ("loggers", "logger")):
+        seen: dict[type, str] = {}
+        for i, spec in enumerate(getattr(cfg, field)):
+            cls = plugins[f"{role}.{i}"].cls
+            if cls in seen:
+                raise ConfigError(f"{role}s '{seen[cls]}' and '{spec.name}' are one plugin, named twice; it takes part "
+                                  "once (give all its options in one)")  # fmt: skip
+            seen[cls] = spec.name
+
+
+def check_eval_metrics(cfg: TrainConfig, data: Any, wanted: list[str]) -> None:
+    """--eval-every's measures exist for this data: its own evaluation, image metrics for images."""
+    if "data" in wanted and not data.has_evaluation():
+        raise ConfigError(f"--eval-metrics data: dataset '{cfg.data.name}' has no evaluation of its own; "
+                          "image data has fid, kid, is and pr")  # fmt: skip
+    images = [m for m in wanted if m != "data"]
+    if images and len(data.sample_shape) != 3:
+        raise ConfigError(f"--eval-metrics {','.join(images)} are image metrics; '{cfg.data.name}' is not image data")
 
 
 def conditional_classes(cfg: TrainConfig, data: Any) -> int:
@@ -217,6 +248,7 @@ class Trainer:
 
         plugins = plan_.plugins
         self.loss = plugins["loss"].build()
+        self.augment = plugins["augment"].build() if "augment" in plugins else None
         self.constraints = [plugins[role].build() for role in plugins if role.startswith("constraint.")]
         self.data = plugins["data"].build()
         # Loggers live where files are written: rank 0.
@@ -228,6 +260,11 @@ class Trainer:
         check_critic_batch(cfg, world, critic)
         for constraint in self.constraints:
             critic = constraint.attach(critic)
+        if cfg.conditional and not getattr(critic, "scores_labels", True) and not any(c.teaches_labels for c in self.constraints):
+            raise ConfigError(
+                f"--conditional: critic '{cfg.critic.name}' scores samples without their labels (a classifier head) and "
+                "no constraint teaches it the classes (add --constraint ac): the run would learn nothing of them"
+            )
         if world.main:
             warn_coupled_penalties(cfg, self.constraints, critic)
         if world.size > 1 and cfg.sync_batchnorm:
@@ -235,19 +272,29 @@ class Trainer:
         self.local_batchnorm = world.size > 1 and not cfg.sync_batchnorm
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         self.threads = choose_threads(cfg, self.generator, self.critic)
-        self.extractor = None  # the image metrics' network (its weights load at the first evaluation)
-        if cfg.eval_every:
+        self.extractor = None  # the image metrics' network, its weights checked (or fetched) before the run starts
+        self.image_metrics = [m for m in cfg.eval_metrics if m != "data"] if cfg.eval_every else []
+        if self.image_metrics:
             from .image_metrics import check_fid_samples, inception
 
-            self.extractor = inception(self.device, quiet=True)
-            if "fid" in cfg.eval_metrics:
+            self.extractor = inception(self.device, quiet=self.quiet)
+            if "fid" in self.image_metrics:
                 check_fid_samples(cfg.eval_n, self.extractor.dims)  # said before the run starts, not at its first evaluation
+            refusal = ""
+            if world.main:  # rank 0 fetches the weights into the cache, where the others read them
+                try:
+                    self.extractor.prepare()
+                except GanzooError as exc:
+                    refusal = str(exc)
+            refusal = world.broadcast_text(refusal)
+            if refusal:
+                raise UsageError(refusal)
         world.broadcast_module(self.generator)
         world.broadcast_module(self.critic)
         if len(plan_.sample_shape) == 3:  # convolutions run faster channels-last, on the CPU too (20% here)
             self.generator.to(memory_format=torch.channels_last)
             self.critic.to(memory_format=torch.channels_last)
-        self.gan = GANStep(cfg, world, self.device, self.loss, self.constraints, self.generator, self.critic)
+        self.gan = GANStep(cfg, world, self.device, self.loss, self.constraints, self.generator, self.critic, self.augment)
         self.cuda_rng = self.device.type == "cuda"
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -255,6 +302,8 @@ class Trainer:
     def plugin_versions(self) -> dict[str, dict[str, str]]:
         specs = {"loss": self.cfg.loss, "data": self.cfg.data, "generator": self.cfg.generator, "critic": self.cfg.critic}
         specs.update({f"constraint.{i}": s for i, s in enumerate(self.cfg.constraints)})
+        if self.cfg.augment is not None:
+            specs["augment"] = self.cfg.augment
         kinds = {"data": "dataset"}
         out = {}
         for role, spec in specs.items():
@@ -404,7 +453,7 @@ class Trainer:
             log_file = stack.enter_context(metrics_path.open("a")) if main else None
             bar = stack.enter_context(contextlib.closing(self.progress_bar()))
             stack.enter_context(stop.installed())
-            interval_start, interval_steps = time.perf_counter(), 0
+            interval_start, interval_steps = _clocks(), 0
             while self.step < cfg.steps and not stopping:
                 progress = self.step / cfg.steps
                 evaluate = bool(cfg.eval_every) and ((self.step + 1) % cfg.eval_every == 0 or self.step + 1 == cfg.steps)
@@ -424,11 +473,12 @@ class Trainer:
                 if self.world.size == 1:
                     stopping = stop.raised
                 if log:
-                    now = time.perf_counter()
-                    last = self.record(values, critic_norm, generator_norm, (now - interval_start) / interval_steps)
+                    now = _clocks()
+                    wall, cpu = ((b - a) / interval_steps for a, b in zip(interval_start, now))
+                    last = self.record(values, critic_norm, generator_norm, wall, cpu)
                     if evaluate:
-                        last.update(self.image_scores())
-                        now = time.perf_counter()  # the evaluation's time is not a step's
+                        last.update(self.evaluation())
+                        now = _clocks()  # the evaluation's time is not a step's
                     if main:
                         log_file.write(json.dumps(last) + "\n")
                         log_file.flush()
@@ -450,6 +500,21 @@ class Trainer:
         cfg = self.cfg
         terms = " + ".join(str(s) for s in [cfg.loss, *cfg.constraints])
         return f"{terms} on {cfg.data.name}, {cfg.generator} / {cfg.critic}"
+
+    def evaluation(self) -> dict[str, float]:
+        """What --eval-metrics asks of the generator now (its EMA copy with --ema): the data's own
+        evaluation, as `ganzoo evaluate` scores the generator (seed 0), and the image metrics."""
+        scores = self.image_scores() if self.image_metrics else {}
+        if "data" in self.cfg.eval_metrics and self.world.main:
+            from .evaluation import own_evaluation
+
+            generator = self.gan.sample_generator()
+            was_training = generator.training
+            own = own_evaluation(generator.eval(), self.data, str(self.cfg.data))
+            generator.train(was_training)
+            # a record holds finite numbers (strict JSON): per-class lists and an infinite KL stay out
+            scores.update({k: v for k, v in own.items() if isinstance(v, (int, float)) and math.isfinite(v)})
+        return scores
 
     def image_scores(self) -> dict[str, float]:
         """The image metrics of the generator (its EMA copy with --ema) now: every process draws its
@@ -474,7 +539,7 @@ class Trainer:
         if not self.world.main:  # rank 0 scores, and alone reads or writes the real data's cached features
             return {}
         real, _ = real_features(cfg.data, self.data, cfg.eval_n, cfg.seed, self.extractor, cfg.batch_size, quiet=True)
-        return metrics_from_features(fake, real, logits, list(cfg.eval_metrics))
+        return metrics_from_features(fake, real, logits, self.image_metrics)
 
     def first_line(self) -> str:
         """What this run is, where it runs and where it writes: the first thing a user reads."""
@@ -485,13 +550,14 @@ class Trainer:
         start = f" from step {self.step:,}" if self.step else ""
         return f"ganzoo: {self.objective()}, {cfg.steps:,} steps{start}, batch {cfg.batch_size}, {where} -> {self.run_dir}"
 
-    def record(self, values: list[float], critic_norm, generator_norm, seconds: float) -> dict[str, float]:
+    def record(self, values: list[float], critic_norm, generator_norm, seconds: float, cpu_seconds: float) -> dict[str, float]:
         critic_loss, generator_loss = values
         norms = torch.stack([critic_norm.to("cpu"), generator_norm.to("cpu")]).tolist()
         row = {"step": self.step, "critic_loss": critic_loss, "generator_loss": generator_loss}
         if self.loss.estimates_wasserstein:
             row["wasserstein"] = -critic_loss
-        row.update({"grad_norm_critic": norms[0], "grad_norm_generator": norms[1], "sec_per_step": seconds})
+        row.update({"grad_norm_critic": norms[0], "grad_norm_generator": norms[1], "sec_per_step": seconds,
+                    "cpu_sec_per_step": cpu_seconds})  # fmt: skip
         return row
 
     def check_finite(self, values: list[float]) -> None:
@@ -531,6 +597,12 @@ class Trainer:
         extra = {"trained": {"loss": str(self.cfg.loss), "data": str(self.cfg.data), "steps": self.step,
                              "objective": self.objective()}}  # fmt: skip
         return save_generator(self.gan.sample_generator(), self.run_dir / "generator.safetensors", self.cfg.generator.name, extra)
+
+
+def _clocks() -> tuple[float, float]:
+    """(wall, CPU) seconds: a step's wall time grows on a shared machine, its CPU time (this
+    process's, all its threads) much less."""
+    return time.perf_counter(), time.process_time()
 
 
 def train(
@@ -617,6 +689,8 @@ def _resume(run_dir: Path, overrides: dict[str, Any], quiet: bool, world: World)
                 f"--{fixed.replace('_', '-')} cannot change on --resume (the run has {base.get(fixed)!r}): "
                 f"{FIXED_ON_RESUME[fixed]}; start a new run with --out instead"
             )
+    if "data" in overrides:
+        check_same_data(base["data"], overrides["data"])
     run_plan = plan({**base, **overrides, "out": str(run_dir), "world_size": world.size})
     check_batch_split(run_plan.config, world)
     trainer = Trainer(run_plan, run_dir, quiet, world)
@@ -627,6 +701,22 @@ def _resume(run_dir: Path, overrides: dict[str, Any], quiet: bool, world: World)
             f"give --steps above {trainer.step} to train on"
         )
     return trainer.run()
+
+
+def check_same_data(saved: Any, given: Any) -> None:
+    """A resumed run goes on with its data: --data may move its files (a path option), nothing else."""
+    from pathlib import PurePath
+
+    from .config import PluginSpec
+
+    specs = [PluginSpec.model_validate(spec) for spec in (saved, given)]
+    old, new = (configured("dataset", spec) for spec in specs)
+    kept = [{k: v for k, v in c.config.model_dump().items() if not isinstance(v, PurePath)} for c in (old, new)]
+    if old.cls is not new.cls or kept[0] != kept[1]:
+        raise ConfigError(
+            f"--data {specs[1]} cannot change on --resume (the run trained on {specs[0]}): its networks and "
+            "checkpoints belong to that data; only a path option may change, where its files moved"
+        )
 
 
 def check_critic_batch(cfg: TrainConfig, world: World, critic: Critic) -> None:

@@ -10,6 +10,7 @@ class AuxiliaryClassifier(ganzoo.Constraint):
     cross-entropy on real data joins the critic's loss, on fakes the generator's."""
 
     per_sample_gradients = False  # a classification loss: a BatchNorm critic is fine
+    teaches_labels = True
 
     class Config(ganzoo.Config):
         weight: float = Field(1.0, ge=0, description="weight of the classification losses")

@@ -42,6 +42,10 @@ class FeatureCritic(ganzoo.Critic):
         if self.embed is not None:
             nn.init.zeros_(self.embed.weight)  # starts as the unconditional critic
 
+    @property
+    def scores_labels(self) -> bool:
+        return self.classifier is None  # head=ac scores without the labels; the ac constraint teaches them
+
     def features(self, x: Tensor) -> Tensor:
         return self.net[:-1](x.flatten(1))
 

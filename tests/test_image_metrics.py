@@ -163,9 +163,24 @@ def test_image_metrics_during_training_reach_the_log_and_the_curves(cifar, tmp_p
     assert json.loads((run / "config.json").read_text())["eval_metrics"] == ["fid", "kid"]
 
 
-def test_eval_every_needs_image_data(capsys, tmp_path):
-    assert main(["train", "--loss", "wgan", "--eval-every", "10", "--out", str(tmp_path / "r")]) == 2
-    assert "--eval-every measures image metrics; 'ring8' is not image data" in capsys.readouterr().err
+def test_image_metrics_during_training_need_image_data(capsys, tmp_path):
+    args = ["train", "--loss", "wgan", "--eval-every", "10", "--eval-metrics", "data,fid", "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    assert "--eval-metrics fid are image metrics; 'ring8' is not image data" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_eval_every_measures_the_datasets_own_evaluation_by_default(tmp_path):
+    """On 2-D data the modes and W1 `ganzoo evaluate` prints, in the log: what studies prune on."""
+    run = tmp_path / "run"
+    args = ["train", "--loss", "nonsaturating", "--steps", "4", "--log-every", "2", "--eval-every", "2", "--quiet",
+            "--out", str(run)]  # fmt: skip
+    assert main(args) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all({"modes", "high_quality", "w1"} <= r.keys() for r in records)
+    assert json.loads((run / "config.json").read_text())["eval_metrics"] == ["data"]
+    final = ganzoo.evaluate(ganzoo.load_generator(run / "generator.safetensors"), "ring8")
+    assert records[-1]["high_quality"] == final["high_quality"] and records[-1]["w1"] == pytest.approx(final["w1"])
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10", "celeba", "lsun"])
@@ -177,12 +192,14 @@ def test_every_image_dataset_is_scored(tmp_path, monkeypatch, name):
     writers = {"mnist": write_mnist, "fashion-mnist": lambda root: write_mnist(root, "FashionMNIST"),
                "cifar10": write_cifar, "celeba": lambda root: write_celeba(root, 12), "lsun": write_lsun}  # fmt: skip
     writers[name](tmp_path)
-    extra = {"celeba": ",split=all", "lsun": ",categories=bedroom+church_outdoor"}.get(name, "")
+    extra = {"celeba": ",split=all", "lsun": ",categories=bedroom+church_outdoor", "cifar10": ""}.get(name, ",verify=false")
     spec = f"{name}:root={tmp_path},size=16{extra}"
+    torch.manual_seed(0)  # the generator's weights, whatever ran before
     generator = ganzoo.create_generator("dcgan", sample_shape=(3 if name in ("cifar10", "celeba", "lsun") else 1, 16, 16),
                                         width=8).eval()  # fmt: skip
     scores = ganzoo.evaluate(generator, spec, metrics=["fid", "kid", "is", "pr"], n=8)
-    assert scores["fid"] >= 0 and 0 <= scores["precision"] <= 1 and scores["inception_score"] >= 1
+    # An Inception Score is at least 1 in exact arithmetic; in floating point it may land a rounding below
+    assert scores["fid"] >= 0 and 0 <= scores["precision"] <= 1 and scores["inception_score"] >= 1 - 1e-9
 
 
 def test_a_corrupt_archive_is_one_line_and_leaves_nothing(tmp_path, server, monkeypatch):
