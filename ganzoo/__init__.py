@@ -13,13 +13,14 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "ganzoo.interfaces": [
-        "Loss", "Constraint", "Generator", "Critic", "Dataset", "Logger", "GaussianMixture", "InMemoryImages", "ImageDataConfig",
+        "Loss", "Constraint", "Generator", "Critic", "Dataset", "Logger", "Augment", "GaussianMixture", "InMemoryImages", "ImageDataConfig",
         "Config", "NetworkConfig", "GeneratorConfig", "ConditionalConfig", "Labelled", "takes_labels", "recorded_options",
         "TrainDefaults", "Shard", "epoch_indices", "check_memory",
     ],
     "ganzoo.registry": [
         "PLUGIN_API_VERSION", "PluginInfo", "list_plugins", "get_class", "plugin_info",
         "create_loss", "create_constraint", "create_generator", "create_critic", "create_dataset", "create_logger",
+        "create_augment",
     ],
     "ganzoo.errors": [
         "GanzooError", "UsageError", "ConfigError", "PluginNotFound", "AmbiguousPlugin",

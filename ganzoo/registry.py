@@ -24,6 +24,7 @@ GROUPS = {
     "critic": "ganzoo.critics",
     "dataset": "ganzoo.datasets",
     "logger": "ganzoo.loggers",
+    "augment": "ganzoo.augments",
 }
 ZOO_GROUP = "ganzoo.zoo"
 #: the version of the plugin interfaces; a distribution may declare the range it supports
@@ -353,3 +354,7 @@ def create_dataset(name: str, **options: Any) -> Any:
 
 def create_logger(name: str, **options: Any) -> Any:
     return create("logger", name, **options)
+
+
+def create_augment(name: str, **options: Any) -> Any:
+    return create("augment", name, **options)

@@ -15,7 +15,7 @@ from .checkpoint import module_tensors, optimizer_tensors
 from .config import TrainConfig
 from .distributed import World
 from .flat import FlatParameters
-from .interfaces import Constraint, Labelled, Loss, Shard
+from .interfaces import Augment, Constraint, Labelled, Loss, Shard
 
 
 def critic_steps(step: int, cfg: TrainConfig) -> int:
@@ -34,13 +34,17 @@ def critic_objective(
     autocast: contextlib.AbstractContextManager = contextlib.nullcontext(),
     fused: bool = False,
     labels: tuple[torch.Tensor, torch.Tensor] | None = None,
+    augment: Augment | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(the loss's critic objective, that plus every constraint's penalty): what one critic step minimises.
 
-    Scores are computed under `autocast` and read in float32; penalties get the raw batches, in full precision.
+    Scores are computed under `autocast` and read in float32; penalties get the batches in full
+    precision, augmented as the critic sees them (before the loss's perturbation, e.g. instance noise).
     `fused` scores real and fake in one forward, valid for a critic whose samples do not interact.
     `labels`, in a conditional run: (the real batch's, the fakes').
     """
+    if augment is not None:
+        real, fake = augment(real, progress), augment(fake, progress)
     with autocast:
         real_in, fake_in = loss.perturb(real, progress), loss.perturb(fake, progress)
         if fused:
@@ -97,10 +101,10 @@ class GANStep:
 
     def __init__(
         self, cfg: TrainConfig, world: World, device: torch.device, loss: Loss, constraints: list[Constraint],
-        generator: nn.Module, critic: nn.Module,
+        generator: nn.Module, critic: nn.Module, augment: Augment | None = None,
     ) -> None:  # fmt: skip
         self.cfg, self.world, self.device = cfg, world, device
-        self.loss, self.constraints = loss, constraints
+        self.loss, self.constraints, self.augment = loss, constraints, augment
         self.generator, self.critic = generator, critic
         self.rows = Shard(world.rank, world.size).rows(cfg.batch_size)
         self.local_batchnorm = world.size > 1 and not cfg.sync_batchnorm
@@ -161,7 +165,8 @@ class GANStep:
         labels = None if real_labels is None else (real_labels, fake_labels)
         with self.world.own_rng():
             loss, total = critic_objective(
-                self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast, self.fused, labels
+                self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast, self.fused, labels,
+                self.augment,
             )
         self.flat_c.zero_grad()
         total.backward()
@@ -185,6 +190,8 @@ class GANStep:
         with self.autocast:
             fake = self.generate(z, labels)
             with self.world.own_rng():
+                if self.augment is not None:  # differentiably: the generator learns through it
+                    fake = self.augment(fake, progress)
                 scores = scored(self.critic_fn, self.loss.perturb(fake, progress), labels)
         loss = total = self.loss.generator_loss(scores.float())
         judge = self.critic if labels is None else Labelled(self.critic, labels, labels)
