@@ -60,6 +60,9 @@ EXACT = {
     "digits+dcgan+sync-batchnorm": {
         "loss": "nonsaturating", "data": "digits", "generator": "dcgan:width=4", "critic": "dcgan:width=4",
     },
+    "digits+resnet+conditional": {
+        "loss": "hinge", "data": "digits", "generator": "resnet:width=4", "critic": "resnet:width=4", "conditional": True,
+    },
     "digits+dcgan+image-metrics": {
         "loss": "nonsaturating", "data": "digits", "generator": "dcgan:width=4", "critic": "dcgan:width=4",
         "eval_every": 2, "eval_metrics": ["fid", "kid"], "eval_n": 16,
@@ -79,6 +82,7 @@ RANDOM = {
     "conditional+pac+gradient-penalty": {
         "loss": "wgan", "constraints": ["gradient-penalty"], "critic": "pac:m=2,base=mlp:width=16", "conditional": True,
     },
+    "digits+dcgan+diffaugment": {**EXACT["digits+dcgan+sync-batchnorm"], "augment": "diffaugment"},
 }  # fmt: skip
 STEPS = 4
 
