@@ -45,6 +45,7 @@ from ganzoo.diagnostics import load_run_checkpoint
 from ganzoo.evaluation import LABELS, class_rows, evaluate, headline, metric_rows, to_json
 from ganzoo.pictures import new_figure, picture_labels, save_figure, save_samples
 from ganzoo.zoo import ModelCard, model_card
+from ganzoo_plugins import classifiers
 from shared import PACGAN_STEPS, PACGAN_TABLE1, command_line, markdown_table, pacgan_recipe, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +87,18 @@ LOSS_ON_DATA = {
         "gradient, which BatchNorm would couple across the batch; not their optimizer (RMSProp 1e-4) nor "
         "their ResNets.",
     ),
+    ("wgan-gp", "fashion-mnist"): (
+        {**LOSSES["wgan-gp"], "critic_options": "norm=layer"},
+        "Beside Gulrajani et al. 2017: their Adam (1e-4, betas (0.5, 0.9)), 5 critic steps per generator step, "
+        "penalty weight 10 and layer normalisation in place of the critic's BatchNorm (`norm=layer`), as their "
+        "code does; not their ResNets.",
+    ),
+    ("hinge-sn", "fashion-mnist"): (
+        {**LOSSES["hinge-sn"], "critic_options": "norm=none"},
+        "Beside Miyato et al. 2018: the hinge loss, spectral normalisation of every critic layer (one power "
+        "iteration), a critic without BatchNorm (`norm=none`) and their Adam (2e-4, betas (0.5, 0.999), one "
+        "critic step per generator step); not their CNNs.",
+    ),
     ("hinge-sn", "digits"): (
         {**LOSSES["hinge-sn"], "critic_options": "norm=none"},
         "Beside Miyato et al. 2018: the hinge loss, spectral normalisation of every critic layer (one power "
@@ -96,11 +109,14 @@ LOSS_ON_DATA = {
 #: dataset name -> its TrainConfig fields (slowest first, so parallel jobs finish together);
 #: the 2-D datasets take the PacGAN protocol's networks and optimizer on top
 DATASETS = {
+    "fashion-mnist": {"data": "fashion-mnist", "generator": "dcgan:width=64", "critic": "dcgan:width=64", "ema": 0.999},
     "grid25": {"data": "grid25"},
     "digits": {"data": "digits:size=16", "generator": "dcgan:width=64", "critic": "dcgan:width=64", "ema": 0.999},
     "ring8": {"data": "ring8"},
 }
 TOY = ("ring8", "grid25")
+#: the objectives Lucic et al. 2018 compare on Fashion-MNIST, with the toolbox's hinge + spectral norm
+ON_FASHION = ("minimax", "nonsaturating", "least-squares", "wgan", "wgan-gp", "hinge-sn")
 #: toy model name -> the decay of an EMA of its generator (whose weights are shipped), a departure
 #: from the PacGAN protocol, and why
 TOY_EMA = {
@@ -118,14 +134,24 @@ TOY_EMA = {
 STEPS = {
     ("ring8", "js"): 60_000, ("grid25", "js"): 150_000, ("digits", "js"): 15_000,
     ("ring8", "wgan"): 10_000, ("grid25", "wgan"): 10_000, ("digits", "wgan"): 5_000,
+    # Fashion-MNIST: one budget for every objective, about 5.3 epochs at batch 64; a step of the 28x28
+    # DCGAN takes ~0.21 s (one critic step), ~0.70 s (WGAN) and ~1.14 s (WGAN-GP) on one idle thread,
+    # about twice that beside a second training on a 2-core machine
+    ("fashion-mnist", "js"): 5_000, ("fashion-mnist", "wgan"): 5_000,
 }
 #: the clipped WGAN is trained past its 10,000-step budget, whose high-quality share was still
 #: rising (ring8 27% -> 39% over its last 4,000 steps, grid25 25% -> 34% over its last 6,000), to
 #: show where it levels off
 LEVEL_OFF_STEPS = {("wgan", "ring8"): 40_000, ("wgan", "grid25"): 60_000}
+#: image data -> what one sample is called, and what its evaluation compares
+IMAGES = {
+    "digits": ("digit", "Scores from ganzoo's digits classifier on 1,797 samples against the 1,797 real digits"),
+    "fashion-mnist": ("garment", "Scores from ganzoo's Fashion-MNIST classifier (91.25% test accuracy, trained on the "
+                      "train split) on 10,000 samples against the 10,000 images of the test split"),
+}
 #: generator steps of the class-conditional models: each class is one mode (grid25) or one digit,
 #: an easier task than covering every mode unconditioned
-CONDITIONAL_STEPS = {"grid25": 30_000, "digits": 15_000}
+CONDITIONAL_STEPS = {"grid25": 30_000, "digits": 15_000, "fashion-mnist": 5_000}
 #: scored checkpoints per run: the metrics over training
 LEGS = 10
 
@@ -150,6 +176,8 @@ DESCRIPTIONS = {
     "ring8": "ring8, eight Gaussians (std 0.01) evenly spaced on the unit circle",
     "grid25": "grid25, 25 Gaussians (std 0.05) on the grid {-4, -2, 0, 2, 4}^2",
     "digits": "scikit-learn's 1,797 handwritten 8x8 digits, upsampled to 16x16",
+    "fashion-mnist": "Fashion-MNIST (Xiao et al. 2017), Zalando's 28x28 grey images of 10 kinds of clothing, at "
+    "their own size (the 60,000 of the train split)",
 }
 LOSS_NOTES = {
     "minimax": "The saturating loss gives the generator vanishing gradients whenever the critic wins; "
@@ -167,7 +195,7 @@ CONDITIONING = {
     "acgan": {"conditional": True, "ema": 0.999, "critic_options": "head=ac", "constraints": ["ac"]},
 }
 #: dataset -> the loss its conditional models train with: the best unconditional card's recipe there
-CONDITIONAL_LOSS = {"grid25": "nonsaturating", "digits": "instance-noise"}
+CONDITIONAL_LOSS = {"grid25": "nonsaturating", "digits": "instance-noise", "fashion-mnist": "hinge-sn"}
 
 
 @dataclass(frozen=True)
@@ -218,10 +246,10 @@ class Model:
 
 
 MODELS = [Model(loss, data) for data in DATASETS for loss in LOSSES
-          if data in TOY or loss not in TOOLBOX or loss in TOOLBOX_ON_DIGITS]  # fmt: skip
+          if data in TOY or (loss in ON_FASHION if data == "fashion-mnist" else loss not in TOOLBOX or loss in TOOLBOX_ON_DIGITS)]  # fmt: skip
 MODELS.insert(len(LOSSES), Model("nonsaturating", "grid25", pack=2))
 MODELS.append(Model("nonsaturating", "ring8", pack=2))
-MODELS += [Model(CONDITIONAL_LOSS[d], d, conditioning=c) for d, c in (("grid25", "projection"), ("digits", "projection"), ("digits", "acgan"))]
+MODELS += [Model(CONDITIONAL_LOSS[d], d, conditioning=c) for d, c in (("grid25", "projection"), ("digits", "projection"), ("digits", "acgan"), ("fashion-mnist", "projection"))]
 
 
 def machine() -> str:
@@ -232,14 +260,16 @@ def machine() -> str:
     return f"CPU, 1 thread, {cpu or platform.machine()}"
 
 
-def training_seconds(run_dir: Path) -> float:
-    """Wall time of the training loop, summed over its logged intervals (resumes included)."""
-    total, previous = 0.0, 0
+def training_seconds(run_dir: Path) -> tuple[float, float | None]:
+    """Wall and CPU time of the training loop, summed over its logged intervals (resumes included);
+    the CPU time is None for runs logged before the loop recorded it."""
+    wall, cpu, previous = 0.0, 0.0, 0
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
         record = json.loads(line)
-        total += record["sec_per_step"] * (record["step"] - previous)
+        wall += record["sec_per_step"] * (record["step"] - previous)
+        cpu = None if cpu is None or "cpu_sec_per_step" not in record else cpu + record["cpu_sec_per_step"] * (record["step"] - previous)
         previous = record["step"]
-    return total
+    return wall, cpu
 
 
 def train(model: Model) -> Path:
@@ -279,7 +309,7 @@ def draw_progress(records: list[dict[str, Any]], path: Path, title: str, referen
     fig, ax = new_figure(figsize=(6, 3.6))
     first, second = ("modes", "high_quality") if "modes" in records[0] else ("frechet", "classes")
     ax.plot(steps, [r[first] for r in records], "o-", color="tab:blue")
-    ax.set_ylabel(LABELS[first], color="tab:blue")
+    ax.set_ylabel("classifier Frechet (not FID)" if first == "frechet" else LABELS[first], color="tab:blue")
     if first == "frechet":
         from matplotlib.ticker import ScalarFormatter
 
@@ -316,17 +346,25 @@ def draw_picture(generator: torch.nn.Module, model: Model, path: Path, title: st
             return f"1,000 generated points, {1000 // generator.classes} asked of each class and coloured by it, over 1,000 real ones (grey), seed 0"
         return "1,000 generated points (orange) over 1,000 real ones (grey), seed 0"
     save_samples(path, fake, title=title, labels=labels)
+    noun = IMAGES[model.data][0]
     if labels is not None:
-        return "8 generated digits of each class, one row per class, seed 0 (`ganzoo sample NAME --seed 0` draws the same)"
-    return "64 generated digits, seed 0 (`ganzoo sample NAME --seed 0` draws the same)"
+        return f"8 generated {noun}s of each class, one row per class, seed 0 (`ganzoo sample NAME --seed 0` draws the same)"
+    return f"64 generated {noun}s, seed 0 (`ganzoo sample NAME --seed 0` draws the same)"
+
+
+def reference_frechet(data: str) -> float | None:
+    """The real data's own classifier Frechet distance (train against test split), a scale for the cards."""
+    if data == "fashion-mnist":
+        return float(classifiers.load(classifiers.FashionClassifier).metadata["frechet_train_test"])
+    return digits_reference_frechet() if data == "digits" else None
 
 
 @functools.cache
 def digits_reference_frechet() -> float:
     """Frechet distance between the real train and test splits at 16x16: a scale for the cards."""
-    from ganzoo.metrics import frechet_distance, load_digits_classifier
+    from ganzoo.metrics import frechet_distance
 
-    classifier = load_digits_classifier()
+    classifier = classifiers.load(classifiers.DigitsClassifier)
     with torch.no_grad():
         train_images, test_images = (ganzoo.create_dataset("digits", size=16, split=s).tensors()[0] for s in ("train", "test"))
         return frechet_distance(classifier.features(train_images), classifier.features(test_images))
@@ -392,32 +430,40 @@ def verdict(model: Model, metrics: dict[str, Any], records: list[dict[str, Any]]
         notes.append("A toy generator of 2-D points: for teaching, comparing losses and testing metrics.")
     else:
         classes, confidence, kl = metrics["classes"], metrics["confidence"], metrics["kl"]
+        noun = IMAGES[model.data][0]
         if metrics["frechet"] > 3 * reference_frechet:
             notes.append(
-                f"**Far from real digits**: Frechet distance {metrics['frechet']:.3g}, where the real train and "
+                f"**Far from real {noun}s**: Frechet distance {metrics['frechet']:.3g}, where the real train and "
                 f"test splits are at {reference_frechet:.2g}; look at the picture before trusting the class counts."
             )
         if classes < metrics["classes_total"]:
-            notes.append(f"**Mode collapse**: the classifier finds only {classes} of the 10 digits among its samples.")
+            notes.append(f"**Mode collapse**: the classifier finds only {classes} of the 10 classes among its samples.")
         elif kl >= 0.1:
-            notes.append(f"It draws some digits much more often than others (KL {kl:.2f} nats to uniform).")
+            notes.append(f"It draws some classes much more often than others (KL {kl:.2f} nats to uniform).")
         if confidence < 0.8:
             notes.append(
                 f"The classifier is unsure about many samples (mean confidence {confidence:.2f}): "
-                "many do not look like any one digit."
+                f"many do not look like any one kind of {noun}."
             )
         if not notes:
-            notes.append("It draws all ten digits about equally often, and the classifier recognises them.")
-        if metrics["frechet"] < reference_frechet:
+            notes.append("It draws all ten classes about equally often, and the classifier recognises them.")
+        if model.data == "fashion-mnist":
+            notes.append(
+                "The metrics use a small classifier of Fashion-MNIST's classes, so they measure resemblance to this "
+                "dataset only: a domain classifier's Frechet distance, not FID, and not comparable with the FIDs of "
+                "papers (`ganzoo evaluate NAME --metrics fid` gives torch-fidelity's FID)."
+            )
+        elif metrics["frechet"] < reference_frechet:
             notes.append(
                 f"Its Frechet distance ({metrics['frechet']:.2g}) is below that of the real train and test splits "
                 f"({reference_frechet:.2g}): it is measured against the digits it trained on, so it cannot tell a "
                 "close fit from copies of training digits."
             )
-        notes.append(
-            "The metrics use a small classifier trained on these same digits, so they measure "
-            "resemblance to this dataset only; 16x16 images upsampled from 8x8 originals are all it knows."
-        )
+        if model.data == "digits":
+            notes.append(
+                "The metrics use a small classifier trained on these same digits, so they measure "
+                "resemblance to this dataset only; 16x16 images upsampled from 8x8 originals are all it knows."
+            )
     notes.append(LOSS_NOTES.get(model.loss, ""))
     notes.append(
         f"Trained for only {model.steps:,} steps on one CPU thread: the numbers say how this recipe does "
@@ -437,7 +483,7 @@ def conditional_notes(metrics: dict[str, Any]) -> list[str]:
         ]
     worst = min(metrics["per_class"], key=lambda r: r["accuracy"])
     return [
-        f"The digits classifier recognises the asked-for digit in {metrics['accuracy']:.1f}% of its samples; "
+        f"The classifier recognises the asked-for class in {metrics['accuracy']:.1f}% of its samples; "
         f"worst is {worst['class']}, at {worst['accuracy']:.1f}% (a classifier's errors count against it too)."
     ]
 
@@ -454,19 +500,29 @@ def protocol(metrics: dict[str, Any], reference_frechet: float | None) -> str:
                "samples whose nearest centre is the class's own mode, and the share within 3 std of it."
                if "own_mode" in metrics else "")
         )
+    noun, source = IMAGES["fashion-mnist" if "frechet_real" in metrics else "digits"]
+    features = 128 if "frechet_real" in metrics else 64
     return (
-        "Scores from ganzoo's digits classifier on 1,797 samples against the 1,797 real digits: classes "
-        "covered by its predictions, KL of the predicted classes to uniform, mean max-softmax confidence, "
-        "and the Frechet distance between Gaussian fits of the classifier's 64 penultimate features. "
-        f"For scale, the real train and test splits are at Frechet distance {reference_frechet:.3g}."
-        + (" A conditional generator is asked for each digit equally often; per class, the classifier's accuracy "
-           "(it predicts the asked-for digit) and the Frechet distance to the real images of that digit."
+        f"{source}: classes covered by its predictions, KL of the predicted classes to uniform, mean max-softmax "
+        f"confidence, and the Frechet distance between Gaussian fits of the classifier's {features} penultimate "
+        f"features (a domain classifier's, not FID). For scale, the real train and test splits are at Frechet "
+        f"distance {reference_frechet:.3g}."
+        + (" A conditional generator is asked for each class equally often; per class, the classifier's accuracy "
+           "(it predicts the asked-for class) and the Frechet distance to the real images of that class."
            if "accuracy" in metrics else "")
     )
 
 
 def deviations(model: Model) -> str:
     """Where the recipe follows a published protocol, and where and why it departs from it."""
+    if model.conditioning and model.data == "fashion-mnist":
+        return (
+            "Miyato & Koyama's own recipe: the hinge loss, spectral normalisation of every critic layer and a "
+            "projection critic (the inner product of a learned class embedding with the last features added to a "
+            "linear score), with conditional BatchNorm in the generator, on the zoo's shared 28x28 DCGAN (width 64, "
+            "a critic without BatchNorm) in place of their ResNets; Adam 2e-4 with betas (0.5, 0.999), an EMA of "
+            f"the generator (decay 0.999, the weights shipped here), {model.steps:,} steps like every Fashion-MNIST card."
+        )
     if model.conditioning:
         return (
             f"The recipe of the best unconditional `{model.data}` card (`{Model(model.loss, model.data).name}`), "
@@ -553,7 +609,10 @@ def progress_table(records: list[dict[str, Any]]) -> str:
     return markdown_table(("step", *(LABELS[k] for k in keys)), rows)
 
 
-def write_card(model: Model, weights: Path, seconds: float, records: list[dict[str, Any]], reference_frechet: float | None) -> None:
+def write_card(
+    model: Model, weights: Path, seconds: tuple[float, float | None], records: list[dict[str, Any]], reference_frechet: float | None
+) -> None:
+    seconds, cpu_seconds = seconds
     card_dir = CARDS / model.name
     atomic_write(card_dir / WEIGHTS, lambda tmp: shutil.copyfile(weights, tmp))
     generator = ganzoo.load_generator(card_dir / WEIGHTS)
@@ -565,7 +624,7 @@ def write_card(model: Model, weights: Path, seconds: float, records: list[dict[s
     front = {
         "license": "mit",
         "library_name": "ganzoo",
-        "tags": ["gan", "ganzoo", model.loss, model.data, "image" if model.data == "digits" else "toy-2d"]
+        "tags": ["gan", "ganzoo", model.loss, model.data, "toy-2d" if model.data in TOY else "image"]
         + (["pacgan"] if model.pack > 1 else []) + (["conditional", model.conditioning] if model.conditioning else []),
         "dataset": data,
         "loss": model.loss_fields["loss"],
@@ -581,6 +640,7 @@ def write_card(model: Model, weights: Path, seconds: float, records: list[dict[s
             "steps": model.steps,
             "seed": SEED,
             "seconds": round(seconds, 1),
+            **({"cpu_seconds": round(cpu_seconds, 1)} if cpu_seconds is not None else {}),
             "machine": machine(),
         },
     }
@@ -598,6 +658,7 @@ def write_card(model: Model, weights: Path, seconds: float, records: list[dict[s
         "batch_size": str(json.loads((weights.parent / "config.json").read_text())["batch_size"]),
         "seed": str(SEED),
         "minutes": f"{seconds / 60:.1f}",
+        "cpu": f" and {cpu_seconds / 60:.1f} minutes of CPU time" if cpu_seconds is not None else "",
         "machine": machine(),
         "command": model.command,
         "deviations": deviations(model),
@@ -613,7 +674,8 @@ def write_card(model: Model, weights: Path, seconds: float, records: list[dict[s
 
 def usage(model: Model) -> str:
     """The card's "Use it" lines."""
-    n, shape = ("64", "(64, 1, 16, 16) images in [-1, 1]") if model.data == "digits" else ("1000", "(1000, 2) points")
+    side = {"digits": 16, "fashion-mnist": 28}.get(model.data)
+    n, shape = ("64", f"(64, 1, {side}, {side}) images in [-1, 1]") if side else ("1000", "(1000, 2) points")
     if not model.conditioning:
         code, command = f".sample({n})  # {shape}", f"`ganzoo sample {model.name} --n {n} --out {model.name}.png`"
     else:
@@ -642,8 +704,8 @@ def build(model: Model, force: bool) -> str:
     weights = train(model)
     seconds = training_seconds(weights.parent)
     records = progress(model, weights.parent)
-    write_card(model, weights, seconds, records, digits_reference_frechet() if model.data == "digits" else None)
-    return f"{model.name}: trained {model.steps} steps in {seconds / 60:.1f} min"
+    write_card(model, weights, seconds, records, reference_frechet(model.data))
+    return f"{model.name}: trained {model.steps} steps in {seconds[0] / 60:.1f} min"
 
 
 def published(card: ModelCard) -> str:
@@ -653,8 +715,9 @@ def published(card: ModelCard) -> str:
     if row:
         modes, quality, _ = PACGAN_TABLE1[row][card.dataset]
         return f"{row}: {modes} modes, {quality}% high quality"
-    if card.dataset == DATASETS["digits"]["data"]:
-        return f"real train vs test data: Frechet {digits_reference_frechet():.1f}"
+    data = next((d for d, fields in DATASETS.items() if fields["data"] == card.dataset), None)
+    if data in IMAGES:
+        return f"real train vs test data: Frechet {reference_frechet(data):.3g}"
     return ""
 
 
