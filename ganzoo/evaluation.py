@@ -47,17 +47,20 @@ LABELS = {
 
 def evaluate(
     generator: Any, data: str | PluginSpec, seed: int = 0, metrics: list[str] | None = None, n: int = 10_000,
-    quiet: bool = True,
+    quiet: bool = True, reference: str | None = None,
 ) -> dict[str, Any]:
     """The metrics of `generator` against the dataset spec `data` (e.g. "ring8", "digits:size=16").
 
     Without `metrics`, the data's own evaluation (`Dataset.evaluate`). With `metrics` (any of
-    fid, kid, is, pr), torch-fidelity's image metrics on n generated and n real images (see
-    ganzoo.image_metrics).
+    fid, kid, is, pr), torch-fidelity's image metrics on n generated and n real images of the
+    `reference` split (train, test, ...; None: the spec's own, train by default), and under
+    "protocol" what they were measured under (see ganzoo.image_metrics).
     """
     from .registry import create_dataset
 
     spec = parse_data(data)
+    if reference is not None:
+        spec = reference_split(spec, reference)
     dataset = create_dataset(spec.name, **spec.options)
     if tuple(generator.sample_shape) != tuple(dataset.sample_shape):
         raise UsageError(
@@ -71,6 +74,16 @@ def evaluate(
             raise UsageError(f"{', '.join(metrics)} are image metrics; '{spec}' is not image data")
         return image_metrics(generator, spec, dataset, list(metrics), n, seed=seed, quiet=quiet)
     return own_evaluation(generator, dataset, str(spec), seed)
+
+
+def reference_split(spec: PluginSpec, split: str) -> PluginSpec:
+    """`spec` with its `split` option set: the real images image metrics compare against."""
+    from .registry import plugin_info
+
+    options = {option.name: option for option in plugin_info("dataset", spec.name).options}
+    if "split" not in options:
+        raise UsageError(f"dataset '{spec.name}' has no splits, so no --reference {split}; leave --reference out")
+    return PluginSpec(name=spec.name, options={**spec.options, "split": split})
 
 
 def own_evaluation(generator: Any, dataset: Any, spec: str, seed: int = 0) -> dict[str, Any]:

@@ -37,6 +37,9 @@ class Extractor:
 
     features: Callable[[Tensor], tuple[Tensor, Tensor]]
     dims: int
+    #: what a printed score names as its feature extractor, and the sha256 of its weights
+    name: str = EXTRACTOR
+    weights_sha256: str = INCEPTION_SHA256
     #: makes sure the weights are at hand (fetched into the cache, checked) before any image arrives
     prepare: Callable[[], Any] = lambda: None
 
@@ -189,8 +192,10 @@ def check_fid_samples(n: int, dims: int) -> None:
 def image_metrics(
     generator: torch.nn.Module, data: PluginSpec, dataset: Any, wanted: list[str], n: int, seed: int = 0,
     batch_size: int = 100, quiet: bool = False, extractor: Extractor | None = None,
-) -> dict[str, float]:
-    """FID, KID, IS and precision/recall (those `wanted`) of n generated images against n real ones."""
+) -> dict[str, Any]:
+    """FID, KID, IS and precision/recall (those `wanted`) of n generated images against n real ones
+    of `data` (the reference: its split is the dataset's own option), and "protocol": what they
+    were measured under, to print beside them (`protocol_line`)."""
     unknown = sorted(set(wanted) - set(METRICS))
     if unknown:
         raise UsageError(f"unknown metric {unknown[0]!r}; image metrics are {', '.join(METRICS)}")
@@ -199,4 +204,25 @@ def image_metrics(
         check_fid_samples(n, extractor.dims)
     real, _ = real_features(data, dataset, n, seed, extractor, batch_size, quiet)
     fake, logits = features(generated(generator, batch_size, seed), n, extractor, "generated", quiet)
-    return metrics_from_features(fake, real, logits, wanted)
+    return {**metrics_from_features(fake, real, logits, wanted), "protocol": protocol(data, dataset, n, n, extractor)}
+
+
+def protocol(data: PluginSpec, dataset: Any, generated: int, real: int, extractor: Extractor) -> dict[str, Any]:
+    """What an image metric was measured under: the papers' numbers differ with each of these."""
+    from importlib.metadata import version
+
+    split = getattr(dataset.config, "split", None)
+    return {
+        "generated": generated, "reference": str(data), "reference_split": split, "real": real,
+        "extractor": extractor.name, "weights_sha256": extractor.weights_sha256, "torch_fidelity": version("torch-fidelity"),
+    }  # fmt: skip
+
+
+def protocol_line(protocol: dict[str, Any]) -> str:
+    """One line naming a score's protocol, as `ganzoo evaluate` and the run log print it."""
+    split = f" ({protocol['reference_split']} split)" if protocol.get("reference_split") else ""
+    return (
+        f"protocol: {protocol['generated']:,} generated against {protocol['real']:,} real images of "
+        f"{protocol['reference']}{split}; features {protocol['extractor']} (weights sha256 "
+        f"{protocol['weights_sha256'][:12]}...), torch-fidelity {protocol['torch_fidelity']}"
+    )

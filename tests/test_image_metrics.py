@@ -3,6 +3,7 @@ computations on known features; the glue (feeding a generator, the real-feature 
 weights download) with a small stand-in extractor, since the Inception weights are not fetched here."""
 
 import hashlib
+import importlib.metadata
 import json
 
 import numpy as np
@@ -83,7 +84,7 @@ def cifar(tmp_path, monkeypatch):
 def test_evaluate_feeds_the_generator_and_caches_the_real_features(cifar, tmp_path, capsys):
     generator = ganzoo.create_generator("dcgan", sample_shape=(3, 16, 16), width=8).eval()
     first = ganzoo.evaluate(generator, cifar, metrics=["fid", "kid", "is", "pr"], n=20)
-    assert set(first) == {"fid", "kid", "kid_std", "inception_score", "inception_score_std", "precision", "recall"}
+    assert set(first) == {"fid", "kid", "kid_std", "inception_score", "inception_score_std", "precision", "recall", "protocol"}
     assert "reusing" not in capsys.readouterr().err
     (cached,) = (tmp_path / "cache" / "real-features").iterdir()
     assert ganzoo.evaluate(generator, cifar, metrics=["fid", "kid", "is", "pr"], n=20) == first  # same numbers
@@ -161,6 +162,24 @@ def test_image_metrics_during_training_reach_the_log_and_the_curves(cifar, tmp_p
     assert [("fid" in r, "kid" in r) for r in records] == [(False, False), (True, True), (False, False), (True, True)]
     assert all(r["fid"] >= 0 for r in records if "fid" in r)
     assert json.loads((run / "config.json").read_text())["eval_metrics"] == ["fid", "kid"]
+    assert json.loads((run / "image-metrics-protocol.json").read_text())["generated"] == 16
+
+
+def test_every_score_states_its_protocol(cifar, tmp_path, capsys):
+    generator = ganzoo.create_generator("dcgan", sample_shape=(3, 16, 16), width=8).eval()
+    train = ganzoo.evaluate(generator, cifar, metrics=["kid"], n=12)
+    assert {k: train["protocol"][k] for k in ("generated", "real", "reference_split", "extractor")} == {
+        "generated": 12, "real": 12, "reference_split": "train", "extractor": "channel statistics (a test stand-in)"}
+    assert train["protocol"]["torch_fidelity"] == importlib.metadata.version("torch-fidelity")
+    test = ganzoo.evaluate(generator, cifar, metrics=["kid"], n=3, reference="test")  # CIFAR-10's test split here: 3 images
+    assert test["protocol"]["reference_split"] == "test" and test["protocol"]["reference"].endswith("split=test")
+    weights = ganzoo.save_generator(generator, tmp_path / "g.safetensors", "dcgan")
+    capsys.readouterr()
+    assert main(["evaluate", str(weights), "--data", cifar, "--metrics", "kid", "--n", "3", "--reference", "test"]) == 0
+    out = capsys.readouterr().out
+    assert "protocol: 3 generated against 3 real images of cifar10:" in out and "(test split)" in out and "torch-fidelity" in out
+    with pytest.raises(ganzoo.UsageError, match="dataset 'ring8' has no splits"):
+        ganzoo.evaluate(ganzoo.create_generator("mlp", sample_shape=(2,)), "ring8", metrics=["kid"], reference="test")
 
 
 def test_image_metrics_during_training_need_image_data(capsys, tmp_path):
