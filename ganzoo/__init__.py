@@ -35,6 +35,8 @@ _PUBLIC = {
         "load_weights",
     ],
     "ganzoo.evaluation": ["evaluate"],
+    "ganzoo.sampling": ["interpolate", "slerp"],
+    "ganzoo.onnx_export": ["export_onnx"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 __all__ = sorted(_WHERE) + ["__version__"]

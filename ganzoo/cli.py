@@ -149,6 +149,7 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
 @click.option("--lr-generator", type=float, help="Generator learning rate.")
 @click.option("--lr-critic", type=float, help="Critic learning rate.")
 @click.option("--betas", type=(float, float), metavar="B1 B2", help="Adam's betas, e.g. --betas 0.8 0.999 [default: the loss's].")
+@click.option("--lr-decay", type=click.Choice(["none", "linear"]), help="Decay the learning rates linearly to 0 [default: none].")
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
 @click.option(
     "--precision", type=click.Choice(["fp32", "bf16"]),
@@ -176,7 +177,8 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
 @click.option("--sample-every", type=int, help="Steps between sample pictures [default: 500].")
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints [default: 1000].")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/LOSS-DATA-TIME].")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="JSON or TOML config; flags override it.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="JSON or TOML config, or a recipe by name (ganzoo recipes); flags override it.")  # fmt: skip
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this folder from its newest checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--debug", "_debug", is_flag=True, expose_value=False, help="Show the full traceback of an error.")
@@ -204,7 +206,7 @@ def train(
     Under torchrun (`torchrun --nproc-per-node 2 -m ganzoo train ...`) or with --nproc-per-node,
     several processes share one run; --batch-size is then the global batch.
     """
-    from .config import read_config_file
+    from . import recipes
     from .errors import ConfigError
     from .loop import train as run_training
 
@@ -214,7 +216,7 @@ def train(
         root = click.get_current_context().find_root().obj
         raise click.exceptions.Exit(launch(nproc_per_node, root["argv"], root["debug"]))
 
-    settings: dict[str, Any] = read_config_file(config_file) if config_file else {}
+    settings: dict[str, Any] = recipes.read(config_file)[0] if config_file else {}
     names = {"compile_": "compile"}
     settings.update({names.get(k, k): v for k, v in {**flags, "threads": threads}.items() if v is not None})
     if constraint:
@@ -303,6 +305,36 @@ def sample(name_or_file: str, count: int | None, classes: list[int] | None, seed
     click.echo(f"wrote {written}")
 
 
+@cli.command(short_help="Draw samples along latent paths of a pretrained or exported generator.")
+@click.argument("name_or_file")
+@click.option("--steps", type=click.IntRange(2, 64), default=8, show_default=True, help="Samples along each path.")
+@click.option("--rows", type=click.IntRange(1, 32), default=4, show_default=True, help="Paths, each between two random latents.")
+@click.option("--classes", "classes", metavar="K,K,...", callback=class_list,
+              help="Conditional: the class of each path, one per row [default: classes in turn].")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default="interpolation.png", show_default=True,
+              help="Picture to write (.png or .jpg); missing folders are created.")  # fmt: skip
+@click.option("--device", default="cpu", show_default=True)
+def interpolate(name_or_file: str, steps: int, rows: int, classes: list[int] | None, seed: int, out: str, device: str) -> None:
+    """Draw a strip of samples along each of ROWS paths between two latents, spherically (z is
+    Gaussian, and the straight line's middle has too small a norm): one row of images per path, or
+    for 2-D data each path's points over the real ones."""
+    from .errors import UsageError
+    from .pictures import save_interpolation
+    from .sampling import interpolate as along_paths
+
+    generator = load_any_generator(name_or_file, device)
+    if classes is not None and len(classes) != rows:
+        raise UsageError(f"--classes gives {len(classes)} classes for {rows} rows; give one per row (or --rows {len(classes)})")
+    samples, _ = along_paths(generator, steps=steps, rows=rows, seed=seed, labels=classes)
+    reference = real_points(name_or_file, seed) if tuple(samples.shape[1:]) == (2,) else None
+    title = f"{source_title(name_or_file)}: {rows} spherical paths of {steps} steps, seed {seed}"
+    written = save_interpolation(Path(out), samples, steps, reference, title)
+    if written is None:
+        raise UsageError(f"cannot draw samples of shape {tuple(samples.shape[1:])}: pictures are for 2-D points and images")
+    click.echo(f"wrote {written}")
+
+
 def source_title(name_or_file: str) -> str:
     """What made the samples: a zoo name or card folder as it is; for a file, what trained it."""
     from .checkpoint import GENERATOR, read_metadata
@@ -371,9 +403,12 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 )  # fmt: skip
 @click.option("--n", "count", type=click.IntRange(2, 10**6),
               help="Generated and real images for --metrics (papers use 50,000) [default: 10000].")  # fmt: skip
+@click.option("--reference", metavar="SPLIT", help="The real images --metrics compares with: the train split "
+              "(as StudioGAN and Mimicry) or test (older papers: --reference test --n 10000) [default: train].")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(
-    name_or_file: str, data: str | None, seed: int, device: str, wanted: list[str] | None, count: int | None, as_json: bool
+    name_or_file: str, data: str | None, seed: int, device: str, wanted: list[str] | None, count: int | None,
+    reference: str | None, as_json: bool,
 ) -> None:
     """Score a pretrained generator (by name), a card folder or an exported .safetensors file.
 
@@ -388,16 +423,21 @@ def evaluate(
 
     from .errors import UsageError
 
-    if count is not None and not wanted:
-        raise UsageError("--n sets how many images --metrics compares; the data's own evaluation draws its own number")
+    for given, flag in ((count, "--n"), (reference, "--reference")):
+        if given is not None and not wanted:
+            raise UsageError(f"{flag} sets the images --metrics compares; the data's own evaluation draws its own")
     generator = load_any_generator(name_or_file, device)
     data = data or recorded_data(name_or_file)
-    metrics = score(generator, data, seed=seed, metrics=wanted, n=count or 10_000, quiet=as_json)
+    metrics = score(generator, data, seed=seed, metrics=wanted, n=count or 10_000, quiet=as_json, reference=reference)
     if as_json:
         click.echo(to_json({"model": name_or_file, "data": data, "seed": seed, "metrics": metrics}))
         return
     click.echo(f"{name_or_file} on {data}, seed {seed}")
     print_table(("METRIC", "VALUE"), metric_rows(metrics))
+    if "protocol" in metrics:
+        from .image_metrics import protocol_line
+
+        click.echo(protocol_line(metrics["protocol"]))
     header, rows = class_rows(metrics)
     if rows:
         click.echo("\nper class (the samples drawn for it):")
@@ -449,6 +489,34 @@ def metrics_record(line: str) -> dict[str, float] | None:
     return record if len(numbers) == len(record) and all(math.isfinite(v) for v in numbers) else None
 
 
+@cli.command("recipes", short_help="List the published recipes that --config reads by name.")
+@click.argument("name", required=False)
+def recipes_command(name: str | None) -> None:
+    """List the shipped recipes with their source and published scores, or show one recipe's settings.
+    Train one with `ganzoo train --config NAME` (flags override its settings, e.g. --steps)."""
+    from . import recipes
+
+    if name is not None:
+        recipe = recipes.describe(name)
+        click.echo(f"{name}: {recipe.get('source', '')}")
+        for key, value in recipe["settings"].items():
+            click.echo(f"  {key} = {value}")
+        for score in recipe.get("published", []):
+            click.echo("  published: " + published_line(score))
+        return
+    rows = []
+    for each in recipes.recipe_names():
+        recipe = recipes.describe(each)
+        scores = "; ".join(published_line(s) for s in recipe.get("published", [])[-1:]) or "none published"
+        rows.append((each, recipe["settings"].get("data", ""), scores))
+    print_table(("NAME", "DATA", "PUBLISHED (the last listed; ganzoo recipes NAME shows all)"), rows)
+
+
+def published_line(score: dict[str, Any]) -> str:
+    figures = ", ".join(f"{label} {score[key]}" for key, label in (("fid", "FID"), ("inception_score", "IS")) if key in score)
+    return f"{figures} ({score.get('by', '')}; {score.get('protocol', '')})"
+
+
 @cli.group()
 def zoo() -> None:
     """Pretrained generators: list them and read their model cards."""
@@ -483,14 +551,16 @@ def zoo_list(pattern: str) -> None:
 @click.argument("folder", type=click.Path(file_okay=False))
 @_spec_option("--data", "Dataset to score against [default: the run's].")
 @click.option("--license", "license_", default="mit", show_default=True, help="The card's licence identifier.")
-def zoo_export(run: str, folder: str, data: str | None, license_: str) -> None:
+@click.option("--onnx", "onnx", is_flag=True, help="Also write the generator as generator.onnx (needs ganzoo[onnx]).")
+def zoo_export(run: str, folder: str, data: str | None, license_: str, onnx: bool) -> None:
     """Write a model card folder (README with measured metrics, weights, picture, config) from a finished RUN.
 
     FOLDER's name is the model's name; put the folder in a card package (see docs/plugins.md) to ship it.
+    With --onnx the folder also holds generator.onnx: inputs z (and labels), output samples.
     """
     from .export import export_card
 
-    written = export_card(run, folder, license_, data)
+    written = export_card(run, folder, license_, data, onnx=onnx)
     click.echo(f"wrote {written}; it works as it is: ganzoo zoo show {written} | ganzoo evaluate {written} | "
                f"ganzoo sample {written}")
     click.echo("to publish it, either put the folder in a card package (an entry point in the ganzoo.zoo group; "

@@ -100,6 +100,7 @@ class TrainConfig(BaseModel):
     lr_generator: float | None = Field(None, gt=0)
     lr_critic: float | None = Field(None, gt=0)
     betas: tuple[float, float] | None = None
+    lr_decay: Literal["none", "linear"] = Field("none", description="learning rates decayed linearly to 0 over the run (SNGAN)")
 
     conditional: bool = Field(False, description="condition both networks on the data's labels")
     fake_labels: Literal["real", "uniform"] = Field(

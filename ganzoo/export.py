@@ -22,7 +22,7 @@ from .pictures import picture_labels, save_samples
 from .registry import create_dataset
 from .zoo import CARD_FILE, ModelCard, file_sha256
 
-WEIGHTS, PICTURE, CONFIG = "generator.safetensors", "sample.png", "config.json"
+WEIGHTS, PICTURE, CONFIG, ONNX = "generator.safetensors", "sample.png", "config.json", "generator.onnx"
 SEED = 0
 
 BODY = """
@@ -59,8 +59,9 @@ UNMEASURED = (
 )
 
 
-def export_card(run: str | Path, folder: str | Path, license: str = "mit", data: str | None = None) -> Path:
-    """Write the card folder `folder` for the finished run `run`; returns the folder."""
+def export_card(run: str | Path, folder: str | Path, license: str = "mit", data: str | None = None, onnx: bool = False) -> Path:
+    """Write the card folder `folder` for the finished run `run`; returns the folder. With `onnx`,
+    the folder also holds generator.onnx (checked to load before anything is written)."""
     run, folder = Path(run), Path(folder)
     weights = run / WEIGHTS
     if not weights.is_file() or not (run / CONFIG).is_file():
@@ -82,11 +83,20 @@ def export_card(run: str | Path, folder: str | Path, license: str = "mit", data:
         raise UsageError(f"{run} was trained on '{spec}', which reads files; pass --data to score against it")
 
     generator = load_generator(weights)
+    if onnx:  # before any file: a missing extra leaves no half a card
+        import importlib.util
+
+        from .onnx_export import export_onnx
+
+        if importlib.util.find_spec("onnx") is None:
+            raise UsageError("--onnx needs the onnx packages: pip install 'ganzoo[onnx]'")
     dataset = create_dataset(spec.name, **spec.options)
     metrics = evaluate(generator, spec, seed=SEED) if dataset.has_evaluation() else {}
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / WEIGHTS, lambda tmp: shutil.copyfile(weights, tmp))
     atomic_write(folder / CONFIG, lambda tmp: shutil.copyfile(run / CONFIG, tmp))
+    if onnx:
+        export_onnx(generator, folder / ONNX)
     caption = _picture(generator, spec, folder / PICTURE, f"{folder.name}: {headline(metrics)}")
     sha256 = file_sha256(folder / WEIGHTS)
     command = f"ganzoo train --config {CONFIG} --out runs/{folder.name}"

@@ -47,6 +47,8 @@ FIXED_ON_RESUME = {
     "optimizer": "the checkpoint holds the other optimizer's state",
     "conditional": "the checkpoint's networks were built for it",
 }
+#: the run folder's record of what its logged image metrics were measured under
+PROTOCOL = "image-metrics-protocol.json"
 #: the most generator steps a run may have: a larger step in a checkpoint is damage, not progress
 MAX_STEPS = 10**9
 #: networks with fewer parameters than this (both together) train on one CPU thread unless told
@@ -423,6 +425,13 @@ class Trainer:
             remove_stale_temps(folder)  # left by a killed run; ours are made anew
         (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
         atomic_write(self.run_dir / "config.json", lambda tmp: tmp.write_text(self.cfg.model_dump_json(indent=2)))
+        if self.image_metrics:  # what the logged FID and its kin were measured under, beside them
+            from .image_metrics import protocol, protocol_line
+
+            measured = protocol(self.cfg.data, self.data, self.cfg.eval_n, self.cfg.eval_n, self.extractor)
+            atomic_write(self.run_dir / PROTOCOL, lambda tmp: tmp.write_text(json.dumps(measured, indent=2)))
+            if not self.quiet:
+                print(f"ganzoo: {', '.join(self.image_metrics)} every {self.cfg.eval_every:,} steps, {protocol_line(measured)}")
         self.truncate_metrics(metrics_path)
         # Drawn without touching the training RNG.
         with torch.random.fork_rng(devices=[self.device] if self.cuda_rng else []):

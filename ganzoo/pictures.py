@@ -202,6 +202,30 @@ def save_figure(fig, path: Path) -> Path:
         plt.close(fig)
 
 
+def save_interpolation(
+    path: Path, samples: torch.Tensor, steps: int, reference: torch.Tensor | None = None, title: str = ""
+) -> Path | None:
+    """Interpolation paths of `steps` samples each: one row of images per path, or for 2-D points
+    each path drawn as a line of markers over the real points; None for other shapes."""
+    if samples.ndim == 4 and samples.shape[1] in (1, 3):
+        grid = image_grid(samples, columns=steps)
+        grid = captioned(grid, title) if title else grid
+        fmt = picture_format(path)
+        return atomic_write(path, lambda tmp: grid.save(tmp, format=fmt.upper()))
+    if samples.ndim != 2 or samples.shape[1] != 2:
+        return None
+    fig, ax = new_figure(figsize=(5, 5))
+    if reference is not None:
+        ref = reference.detach().float().cpu().numpy()
+        ax.scatter(ref[:, 0], ref[:, 1], s=4, c="0.7", label="real")
+    for i, row in enumerate(samples.detach().float().cpu().reshape(-1, steps, 2).numpy()):
+        ax.plot(row[:, 0], row[:, 1], "o-", markersize=3, linewidth=1, label="paths" if i == 0 else None)
+    ax.set_aspect("equal")
+    ax.set_title("\n".join(textwrap.wrap(title, 64)), fontsize=9)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8, frameon=False)
+    return save_figure(fig, path)
+
+
 def save_samples(
     path: Path, fake: torch.Tensor, reference: torch.Tensor | None = None, title: str = "", labels: torch.Tensor | None = None
 ) -> Path | None:

@@ -136,6 +136,10 @@ class GANStep:
     def __call__(self, step: int, real_stream: Iterator, progress: float, log: bool) -> tuple[torch.Tensor, ...]:
         """Generator step `step`: its critic steps, each on the next real batch, then the generator's
         update. Returns the last critic loss and gradient norm, then the generator's (norms when `log`)."""
+        if self.cfg.lr_decay == "linear":  # from the step alone, so a resumed run decays alike
+            for opt, lr in ((self.opt_g, self.cfg.lr_generator), (self.opt_c, self.cfg.lr_critic)):
+                for group in opt.param_groups:
+                    group["lr"] = lr * (1 - step / self.cfg.steps)
         for _ in range(critic_steps(step, self.cfg)):
             critic_loss, critic_norm = self.critic_step(real_stream, progress, log)
         generator_loss, generator_norm = self.generator_step(step, progress, log)

@@ -51,7 +51,7 @@ class DCGANGenerator(ganzoo.Generator):
         self.apply(_init_weights)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        return with_labels(self.net, z.view(len(z), -1, 1, 1), labels)
+        return with_labels(self.net, z[:, :, None, None], labels)  # a 1x1 image of latent_dim maps
 
 
 def _norm(kind: str, maps: int) -> list[nn.Module]:

@@ -90,7 +90,7 @@ class ResNetGenerator(ganzoo.Generator):
         self.apply(_init)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        h = self.linear(z).view(len(z), -1, self.base, self.base)
+        h = self.linear(z).unflatten(1, (-1, self.base, self.base))
         for block in self.blocks:
             h = block(h, labels)
         return self.out(h)
