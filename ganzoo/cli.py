@@ -517,6 +517,77 @@ def published_line(score: dict[str, Any]) -> str:
     return f"{figures} ({score.get('by', '')}; {score.get('protocol', '')})"
 
 
+STUDY_EXAMPLE = """
+\b
+Example (grid25, two objectives, 20 trials each):
+    ganzoo study create runs/which --space examples/study-grid25.toml
+    ganzoo study run runs/which --workers 2
+    ganzoo study report runs/which
+\b
+The space file (TOML) names the data and networks, each objective (a loss and its constraints)
+with its space of settings, the budget and the metric:
+    data = "grid25"
+    steps = 3000        # generator steps per trial
+    trials = 20         # per objective
+    seeds = [0, 1, 2]   # the search's seed, and the final re-runs of each objective's best
+    metric = "high_quality"
+    direction = "maximize"
+    sampler = "random"  # or tpe
+    eval_every = 1000   # a pruner (median, hyperband or none) sees each evaluation
+    [objectives.wgan-gp]
+    loss = "wgan"
+    constraints = ["gradient-penalty"]
+    settings = {optimizer = "adam", n_critic = 5, critic_boost = 0}
+    space.lr = {low = 1e-5, high = 1e-3, log = true}
+    space."constraints.0.weight" = {low = 1, high = 100, log = true}
+"""
+
+
+@cli.group(epilog=STUDY_EXAMPLE)
+def study() -> None:
+    """Compare objectives fairly: the same hyperparameter search for each (Lucic et al. 2018), run by
+    Optuna on one machine or many. Each trial is an ordinary run folder in DIR/trials/."""
+
+
+@study.command("create")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--space", "space_file", required=True, type=click.Path(dir_okay=False), help="The space file (TOML).")
+def study_create(folder: str, space_file: str) -> None:
+    """Make a study folder from a space file (every objective's settings are checked now)."""
+    from .study import create
+
+    written = create(Path(folder), Path(space_file))
+    click.echo(f"wrote {written}; run it with ganzoo study run {written} [--workers N] [--storage URL]")
+
+
+@study.command("run")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--storage", metavar="URL", help="An Optuna storage shared by many machines, e.g. "
+              "postgresql://user:password@host/db [default: DIR/study.db, SQLite].")  # fmt: skip
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Trials at once on this machine.")
+@click.option("--quiet", is_flag=True, help="Print nothing per trial.")
+def study_run(folder: str, storage: str | None, workers: int, quiet: bool) -> None:
+    """Work through the study's trials, then the final re-runs; run it on several machines at once
+    with one --storage and FOLDER on a shared file system. A stopped or killed worker's trial is
+    taken up again, from its newest checkpoint."""
+    from .study import run
+
+    run(Path(folder), storage, workers, quiet)
+    click.echo(f"study done; ganzoo study report {folder} writes its table and picture")
+
+
+@study.command("report")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--storage", metavar="URL", help="The study's storage, if not DIR/study.db.")
+def study_report(folder: str, storage: str | None) -> None:
+    """Write DIR/report/: the table (Markdown), best value against trials (PNG), every trial (CSV)."""
+    from .study_report import report
+
+    written = report(Path(folder), storage)
+    click.echo(written["table"].read_text(), nl=False)
+    click.echo(f"wrote {', '.join(str(p) for p in written.values())}")
+
+
 @cli.group()
 def zoo() -> None:
     """Pretrained generators: list them and read their model cards."""

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -239,8 +240,12 @@ class _StopFlag:
 class Trainer:
     """Holds the state of one run; `run()` is the loop."""
 
-    def __init__(self, plan_: Plan, run_dir: Path, quiet: bool = False, world: World | None = None) -> None:
+    def __init__(
+        self, plan_: Plan, run_dir: Path, quiet: bool = False, world: World | None = None,
+        on_evaluation: Callable[[int, dict[str, float]], bool] | None = None,
+    ) -> None:  # fmt: skip
         self.plan = plan_
+        self.on_evaluation = on_evaluation
         self.cfg = cfg = plan_.config
         self.run_dir = run_dir
         self.world = world = world or World()
@@ -492,6 +497,8 @@ class Trainer:
                         log_file.write(json.dumps(last) + "\n")
                         log_file.flush()
                     self.loggers.log_metrics(self.step, last)
+                    if evaluate and self.on_evaluation is not None and self.on_evaluation(self.step, last):
+                        stopping = True  # the caller (a study's pruner) stops the run here, resumable
                     bar.set_postfix({k: f"{last[k]:.4g}" for k in ("critic_loss", "generator_loss", "wasserstein") if k in last})
                     interval_start, interval_steps = now, 0
                 if main and (self.step % cfg.sample_every == 0 or self.step == cfg.steps):
@@ -615,10 +622,15 @@ def _clocks() -> tuple[float, float]:
 
 
 def train(
-    config: TrainConfig | dict[str, Any] | None = None, *, resume: str | Path | None = None, quiet: bool = False
+    config: TrainConfig | dict[str, Any] | None = None, *, resume: str | Path | None = None, quiet: bool = False,
+    on_evaluation: Callable[[int, dict[str, float]], bool] | None = None,
 ) -> TrainResult:
     """Train a GAN. `config` is a TrainConfig or a dict of its fields; with `resume`, a run folder
     whose newest checkpoint is continued, `config` then overriding the saved settings.
+
+    `on_evaluation(step, record)` is called after each --eval-every evaluation with the logged
+    record (one process only); returning True stops the run there as a Ctrl-C does (a checkpoint,
+    then Interrupted): what a study's pruner uses.
 
     Under torchrun, or inside a process group the caller started, every process calls this with
     the same arguments; they share the run (see ganzoo.distributed) and rank 0 writes its files.
@@ -633,7 +645,9 @@ def train(
         raise
     broken, threads = False, torch.get_num_threads()
     try:
-        return _train(overrides, resume, quiet, world)
+        if on_evaluation is not None and world.size > 1:
+            raise ConfigError("on_evaluation stops a run of one process; several processes cannot share it")
+        return _train(overrides, resume, quiet, world, on_evaluation)
     except BaseException as exc:
         broken = isinstance(exc, PeerFailed)
         if broken and os.environ.get(LAUNCHER_REPORTS):
@@ -646,7 +660,7 @@ def train(
         torch.set_num_threads(threads)  # the caller's process keeps its own setting
 
 
-def _train(overrides: dict[str, Any], resume: str | Path | None, quiet: bool, world: World) -> TrainResult:
+def _train(overrides: dict[str, Any], resume: str | Path | None, quiet: bool, world: World, on_evaluation=None) -> TrainResult:
     run_plan = None
     if resume is None:
         run_plan = plan({**overrides, "world_size": world.size})
@@ -664,8 +678,8 @@ def _train(overrides: dict[str, Any], resume: str | Path | None, quiet: bool, wo
             overrides = {k: v for k, v in overrides.items() if k != "out"}
         if run_plan is not None:
             check_batch_split(run_plan.config, world)
-            return Trainer(run_plan, run_dir, quiet, world).run()
-        return _resume(run_dir, overrides, quiet, world)
+            return Trainer(run_plan, run_dir, quiet, world, on_evaluation).run()
+        return _resume(run_dir, overrides, quiet, world, on_evaluation)
 
 
 @contextlib.contextmanager
@@ -684,7 +698,7 @@ def _held(run_dir: Path, world: World, create: bool):
         yield
 
 
-def _resume(run_dir: Path, overrides: dict[str, Any], quiet: bool, world: World) -> TrainResult:
+def _resume(run_dir: Path, overrides: dict[str, Any], quiet: bool, world: World, on_evaluation=None) -> TrainResult:
     saved = checkpoints_in(run_dir)
     if not saved:
         raise CheckpointError(f"{run_dir} holds no checkpoint to resume (looked for checkpoints/step-*.safetensors)")
@@ -702,7 +716,7 @@ def _resume(run_dir: Path, overrides: dict[str, Any], quiet: bool, world: World)
         check_same_data(base["data"], overrides["data"])
     run_plan = plan({**base, **overrides, "out": str(run_dir), "world_size": world.size})
     check_batch_split(run_plan.config, world)
-    trainer = Trainer(run_plan, run_dir, quiet, world)
+    trainer = Trainer(run_plan, run_dir, quiet, world, on_evaluation)
     trainer.load_checkpoint(saved[-1], metadata)
     if trainer.step > run_plan.config.steps:
         raise ConfigError(
