@@ -1,9 +1,12 @@
 """How much does the shared loop cost over a plain hand-written PyTorch loop?
 
-Both train WGAN with weight clipping on the same networks, data, losses and hyperparameters
-(RMSProp, lr 5e-5, c = 0.01, n_critic 5, no early boost so every step does the same work).
-They alternate in one process, and the script prints the median seconds per generator step
-of each and their ratio (loop / plain):
+Both train the same networks on the same data with the same losses and hyperparameters: WGAN with
+weight clipping (RMSProp, lr 5e-5, c = 0.01, n_critic 5, no early boost so every step does the same
+work) on ring8 and 32x32 digits, the -log D loss (Adam 2e-4, betas (0.5, 0.999), one critic step)
+on Fashion-MNIST at its own 28x28 (the Debian files, or data/; the row is skipped without them).
+Both loops run on the same number of CPU threads, the one the shared loop picks by default (one for
+networks under a million parameters): the THREADS column says which. They alternate in one process,
+and the script prints the median seconds per generator step of each and their ratio (loop / plain):
 
     python scripts/bench_loop.py                 # both cases, CPU and (when present) CUDA
     python scripts/bench_loop.py --case mlp-ring8 --device cpu --steps 300 --rounds 5
@@ -50,19 +53,46 @@ import ganzoo
 CASES = {
     "mlp-ring8": {"data": "ring8", "generator": "mlp", "critic": "mlp", "batch_size": 64},
     "dcgan-digits32": {"data": "digits:size=32", "generator": "dcgan", "critic": "dcgan", "batch_size": 64},
+    "dcgan-fashion28": {"data": "fashion-mnist", "generator": "dcgan", "critic": "dcgan", "batch_size": 64, "loss": "nonsaturating"},
 }
 C, LR, N_CRITIC = 0.01, 5e-5, 5
+#: each case's objective, for both loops: WGAN with clipping unless the case names the -log D loss
+OBJECTIVES = {
+    "wgan": {"loss": "wgan", "constraints": ["clip"], "n_critic": N_CRITIC, "critic_boost": 0},
+    "nonsaturating": {"loss": "nonsaturating", "n_critic": 1, "optimizer": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+}
 
 
-def loop_seconds_per_step(case: dict, device: str, steps: int, warmup: int, compile_: bool = False) -> float:
+def objective(case: dict) -> dict:
+    return OBJECTIVES[case.get("loss", "wgan")]
+
+
+def networks(case: dict) -> dict:
+    return {k: v for k, v in case.items() if k != "loss"}
+
+
+def default_threads(case: dict) -> int:
+    """The CPU threads the shared loop picks for the case's networks: one under a million parameters."""
+    from ganzoo.loop import SMALL_NETWORKS
+
+    shape = tuple(dataset(case).sample_shape)
+    size = sum(p.numel() for role in ("generator", "critic")
+               for p in getattr(ganzoo, f"create_{role}")(case[role], sample_shape=shape).parameters())  # fmt: skip
+    return 1 if size < SMALL_NETWORKS else torch.get_num_threads()
+
+
+def dataset(case: dict):
+    data_name, _, options = case["data"].partition(":")
+    return ganzoo.create_dataset(data_name, **dict(o.split("=") for o in options.split(",") if o))
+
+
+def loop_seconds_per_step(case: dict, device: str, steps: int, warmup: int, compile_: bool = False, threads: int | None = None) -> float:
     with tempfile.TemporaryDirectory() as out:
         result = ganzoo.train(
             {
-                **case,
-                "loss": "wgan",
-                "constraints": ["clip"],
-                "n_critic": N_CRITIC,
-                "critic_boost": 0,
+                **networks(case),
+                **objective(case),
+                **({"threads": threads} if threads else {}),
                 "steps": warmup + steps,
                 "log_every": warmup,
                 "sample_every": 10**9,
@@ -78,11 +108,19 @@ def loop_seconds_per_step(case: dict, device: str, steps: int, warmup: int, comp
     return sum(r["sec_per_step"] for r in timed) / len(timed)
 
 
-def plain_seconds_per_step(case: dict, device: str, steps: int, warmup: int) -> float:
+def plain_seconds_per_step(case: dict, device: str, steps: int, warmup: int, threads: int | None = None) -> float:
     """The loop a researcher writes by hand: same networks and data, no framework."""
     dev = torch.device(device)
-    data_name, _, options = case["data"].partition(":")
-    data = ganzoo.create_dataset(data_name, **dict(o.split("=") for o in options.split(",") if o))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        return _plain(case, dev, steps, warmup)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _plain(case: dict, dev: torch.device, steps: int, warmup: int) -> float:
+    data = dataset(case)
     shape = data.sample_shape
     torch.manual_seed(0)
     G = ganzoo.create_generator(case["generator"], sample_shape=shape).to(dev)
@@ -90,10 +128,53 @@ def plain_seconds_per_step(case: dict, device: str, steps: int, warmup: int) -> 
     if dev.type == "cuda" and len(shape) == 3:
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
-    opt_g = torch.optim.RMSprop(G.parameters(), lr=LR, foreach=True)
-    opt_d = torch.optim.RMSprop(D.parameters(), lr=LR, foreach=True)
     stream = data.batches(case["batch_size"], dev)
     batch = case["batch_size"]
+    if case.get("loss") == "nonsaturating":
+        step = nonsaturating_step(G, D, stream, batch, dev)
+    else:
+        step = wgan_step(G, D, stream, batch, dev)
+    for _ in range(warmup):
+        step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        last = step()
+    last.item()  # one sync at the end, as the shared loop syncs at its log steps
+    return (time.perf_counter() - start) / steps
+
+
+def nonsaturating_step(G, D, stream, batch: int, dev: torch.device):
+    """One generator step of the -log D GAN, as written by hand: Adam, softplus losses."""
+    import torch.nn.functional as F
+
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+    def step() -> torch.Tensor:
+        real = next(stream)
+        with torch.no_grad():
+            fake = G(torch.randn(batch, G.latent_dim, device=dev))
+        loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        D.requires_grad_(False)
+        loss_g = F.softplus(-D(G(torch.randn(batch, G.latent_dim, device=dev)))).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        D.requires_grad_(True)
+        opt_g.step()
+        return loss_g
+
+    return step
+
+
+def wgan_step(G, D, stream, batch: int, dev: torch.device):
+    """One generator step of WGAN with weight clipping, as written by hand."""
+    opt_g = torch.optim.RMSprop(G.parameters(), lr=LR, foreach=True)
+    opt_d = torch.optim.RMSprop(D.parameters(), lr=LR, foreach=True)
     d_params = list(D.parameters())
 
     def step() -> torch.Tensor:
@@ -116,15 +197,7 @@ def plain_seconds_per_step(case: dict, device: str, steps: int, warmup: int) -> 
         opt_g.step()
         return loss_g
 
-    for _ in range(warmup):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        last = step()
-    last.item()  # one sync at the end, as the shared loop syncs at its log steps
-    return (time.perf_counter() - start) / steps
+    return step
 
 
 def shared_samples_per_second(case: dict, device: str, processes: int, steps: int, warmup: int) -> float:
@@ -132,7 +205,7 @@ def shared_samples_per_second(case: dict, device: str, processes: int, steps: in
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as out:
         config = Path(out) / "run.json"
-        settings = {**case, "loss": "wgan", "constraints": ["clip"], "n_critic": N_CRITIC, "critic_boost": 0}
+        settings = {**networks(case), **objective(case)}
         settings.update(steps=warmup + steps, log_every=warmup, sample_every=10**9, checkpoint_every=10**9)
         config.write_text(json.dumps({**settings, "device": device, "out": str(Path(out) / "run")}))
         env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // processes))}
@@ -257,16 +330,22 @@ def main() -> None:
         for device in devices:
             folder_vs_memory(args, device)
         return
-    print(f"{'case':<16}{'device':<8}{'loop s/step':>14}{'plain s/step':>14}{'loop/plain':>12}  per-round ratios")
+    print(f"{'case':<17}{'device':<8}{'threads':>8}{'loop s/step':>14}{'plain s/step':>14}{'loop/plain':>12}  per-round ratios")
     for device in devices:
         for name in cases:
+            try:
+                threads = default_threads(CASES[name]) if device == "cpu" else None
+            except ganzoo.GanzooError as exc:  # Fashion-MNIST's files are not on this machine
+                print(f"{name:<17}{device:<8}skipped: {exc}", flush=True)
+                continue
             loop_times, plain_times = [], []
             for _ in range(args.rounds):  # alternate, so drifts in machine load hit both
-                loop_times.append(loop_seconds_per_step(CASES[name], device, args.steps, args.warmup, args.compile))
-                plain_times.append(plain_seconds_per_step(CASES[name], device, args.steps, args.warmup))
+                loop_times.append(loop_seconds_per_step(CASES[name], device, args.steps, args.warmup, args.compile, threads))
+                plain_times.append(plain_seconds_per_step(CASES[name], device, args.steps, args.warmup, threads))
             loop_s, plain_s = statistics.median(loop_times), statistics.median(plain_times)
             rounds = " ".join(f"{a / b:.3f}" for a, b in zip(loop_times, plain_times))  # the spread says how noisy
-            print(f"{name:<16}{device:<8}{loop_s:>14.5f}{plain_s:>14.5f}{loop_s / plain_s:>12.3f}  {rounds}", flush=True)
+            shown = threads or "-"
+            print(f"{name:<17}{device:<8}{shown:>8}{loop_s:>14.5f}{plain_s:>14.5f}{loop_s / plain_s:>12.3f}  {rounds}", flush=True)
 
 
 if __name__ == "__main__":
