@@ -275,8 +275,13 @@ def class_list(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "--out", type=click.Path(dir_okay=False), default="samples.png", show_default=True,
     help="Picture to write (.png or .jpg); missing folders are created.",
 )  # fmt: skip
+@click.option("--truncation", type=click.FloatRange(0, min_open=True), metavar="PSI",
+              help="Draw z from a normal truncated at +-PSI, each coordinate beyond it drawn again (BigGAN's "
+              "truncation trick): less variety, more fidelity as PSI shrinks [default: none].")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True)
-def sample(name_or_file: str, count: int | None, classes: list[int] | None, seed: int, out: str, device: str) -> None:
+def sample(
+    name_or_file: str, count: int | None, classes: list[int] | None, seed: int, out: str, truncation: float | None, device: str
+) -> None:
     """Draw samples from a pretrained generator (by name) or an exported .safetensors file; from a
     conditional one, of the asked-for classes, one row (or colour) per class."""
     import torch
@@ -294,11 +299,11 @@ def sample(name_or_file: str, count: int | None, classes: list[int] | None, seed
         labels = chosen[torch.arange(count) * len(chosen) // count]
     count = count or 64
     rng = torch.Generator(device=generator.device).manual_seed(seed)
-    fake = generator.sample(count, generator=rng, **({} if labels is None else {"labels": labels}))
+    fake = generator.sample(count, generator=rng, truncation=truncation, **({} if labels is None else {"labels": labels}))
     if not torch.isfinite(fake).all():
         raise UsageError(f"{name_or_file} made NaN or infinite samples (a diverged generator?); nothing was drawn")
     reference = real_points(name_or_file, seed) if tuple(fake.shape[1:]) == (2,) else None
-    title = f"{source_title(name_or_file)}: {count} samples, seed {seed}"
+    title = f"{source_title(name_or_file)}: {count} samples, seed {seed}" + (f", truncation {truncation:g}" if truncation else "")
     written = save_samples(Path(out), fake, reference, title=title, labels=labels)
     if written is None:
         raise UsageError(f"cannot draw samples of shape {tuple(fake.shape[1:])}: pictures are for 2-D points and images")

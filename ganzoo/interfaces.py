@@ -186,12 +186,21 @@ class Generator(_Plugin, nn.Module):
         self._device = None
         return super()._apply(fn, recurse)
 
-    def latent(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """n latent vectors z ~ N(0, I) on the module's device."""
-        device = self.device
-        if generator is None or generator.device == device:
-            return torch.randn(n, self.latent_dim, device=device, generator=generator)
-        return torch.randn(n, self.latent_dim, device=generator.device, generator=generator).to(device)
+    def latent(self, n: int, generator: torch.Generator | None = None, truncation: float | None = None) -> Tensor:
+        """n latent vectors z ~ N(0, I) on the module's device; with `truncation` psi, each
+        coordinate beyond +-psi is drawn again until it lies within (BigGAN's truncation trick)."""
+        device = self.device if generator is None else generator.device
+        z = torch.randn(n, self.latent_dim, device=device, generator=generator)
+        if truncation is not None:
+            if not truncation > 0:
+                from .errors import UsageError
+
+                raise UsageError(f"truncation must be above 0 (a bound on |z|), got {truncation}")
+            outside = z.abs() > truncation
+            while outside.any():  # a fraction erf(psi / sqrt 2) stays each round, so few rounds
+                z[outside] = torch.randn(int(outside.sum()), device=device, generator=generator)
+                outside = z.abs() > truncation
+        return z.to(self.device)
 
     def labels(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n labels drawn uniformly over the classes, on the module's device, after the latents."""
@@ -199,10 +208,14 @@ class Generator(_Plugin, nn.Module):
         return torch.randint(self.classes, (n,), generator=generator, device=device).to(self.device)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, labels: Sequence[int] | Tensor | None = None) -> Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: Sequence[int] | Tensor | None = None,
+        truncation: float | None = None,
+    ) -> Tensor:
         """n samples, without gradients. A conditional generator draws the class of each from
-        `labels` (n of them), or uniformly when None; an unconditional one takes no labels."""
-        z = self.latent(n, generator)
+        `labels` (n of them), or uniformly when None; an unconditional one takes no labels.
+        `truncation`: latents from a normal truncated at +-truncation (see `latent`)."""
+        z = self.latent(n, generator, truncation)
         if not self.classes:
             if labels is not None:
                 from .errors import UsageError

@@ -89,3 +89,22 @@ def test_zoo_export_writes_the_onnx_file_beside_the_card(tmp_path, ort):
 def test_an_onnx_path_must_end_in_onnx(tmp_path):
     with pytest.raises(ganzoo.UsageError, match="ends in .onnx"):
         ganzoo.export_onnx(ganzoo.create_generator("mlp", sample_shape=(2,)), tmp_path / "g.bin")
+
+
+def test_truncation_draws_every_coordinate_within_the_bound_and_narrows_the_samples():
+    generator = ganzoo.load_pretrained("nonsaturating-ring8")
+    z = generator.latent(5000, torch.Generator().manual_seed(0), truncation=0.5)
+    assert z.abs().max() <= 0.5 and z.std() < 0.35  # a normal cut at +-0.5 sd: std 0.28
+    untruncated = generator.latent(5, torch.Generator().manual_seed(0))
+    assert torch.equal(untruncated, generator.latent(5, torch.Generator().manual_seed(0), truncation=None))
+    narrow = generator.sample(2000, torch.Generator().manual_seed(0), truncation=0.3)
+    wide = generator.sample(2000, torch.Generator().manual_seed(0))
+    assert narrow.std(0).sum() < wide.std(0).sum()
+    with pytest.raises(ganzoo.UsageError, match="truncation must be above 0"):
+        generator.latent(3, truncation=-1.0)
+
+
+def test_the_sample_command_truncates(tmp_path, capsys):
+    assert main(["sample", "nonsaturating-r1-digits", "--truncation", "0.7", "--out", str(tmp_path / "t.png")]) == 0
+    assert (tmp_path / "t.png").is_file()
+    assert main(["sample", "nonsaturating-r1-digits", "--truncation", "0"]) == 2
