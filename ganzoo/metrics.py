@@ -138,7 +138,7 @@ def _safetensors_metadata(data: bytes) -> dict[str, str]:
 @torch.no_grad()
 def classifier_metrics(
     classifier: nn.Module, fake: Tensor, real: Tensor, labels: Tensor | None = None, real_labels: Tensor | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 1000, real_features: Tensor | None = None,
 ) -> dict[str, Any]:
     """Scores of generated images against real ones by a classifier of the data's classes, which
     has `features(x)` (B, F) and `classify(features)` (B, K logits):
@@ -151,13 +151,16 @@ def classifier_metrics(
       domain classifier's Frechet distance, not FID (whose features are Inception's);
     - with `labels` (the class each sample was drawn for) and `real_labels`, per class: the
       classifier's accuracy on the class's samples and their Frechet distance to the class's real images.
+
+    `real_features`, when given, are `features(real)` computed before (a dataset may keep them).
     """
     device = next(classifier.parameters()).device
 
     def run(images: Tensor) -> Tensor:
         return torch.cat([classifier.features(chunk.to(device)) for chunk in images.split(batch_size)]).cpu()
 
-    fake_features, real_features = run(fake), run(real)
+    fake_features = run(fake)
+    real_features = run(real) if real_features is None else real_features
     probabilities = torch.cat([classifier.classify(h.to(device)).softmax(1).cpu() for h in fake_features.split(batch_size)])
     confidence, predicted = probabilities.max(dim=1)
     classes = probabilities.shape[1]

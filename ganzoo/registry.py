@@ -177,8 +177,8 @@ def _load(entry: _Entry) -> type:
 
 
 def _summary(cls: type) -> str:
-    doc = (cls.__doc__ or "").strip()
-    return doc.splitlines()[0] if doc else ""
+    """The docstring's summary: its first paragraph, joined where it wraps onto more lines."""
+    return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 #: pydantic's constraint metadata (annotated_types) attribute -> how `ganzoo show` writes it

@@ -6,8 +6,9 @@ import ganzoo
 
 
 class AuxiliaryClassifier(ganzoo.Constraint):
-    """AC-GAN (Odena et al. 2017): the critic also classifies (a critic with head=ac); its
-    cross-entropy on real data joins the critic's loss, on fakes the generator's."""
+    """AC-GAN (Odena et al. 2017): a critic with head=ac also classifies, and learns the classes.
+
+    Its cross-entropy on real data joins the critic's loss, on fakes the generator's."""
 
     per_sample_gradients = False  # a classification loss: a BatchNorm critic is fine
     teaches_labels = True

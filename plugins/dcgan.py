@@ -27,8 +27,9 @@ class _ImageConfig(ganzoo.NetworkConfig):
 
 
 class DCGANGenerator(ganzoo.Generator):
-    """DCGAN generator (Radford et al.): transposed convolutions from the innermost side
-    (4x4 for powers of two, 7x7 for 28) up to the image side;
+    """DCGAN generator (Radford et al.), conditional BatchNorm when conditional.
+
+    Transposed convolutions from the innermost side (4x4 for powers of two, 7x7 for 28) up to the image side;
     conditional, its BatchNorms take each class's own scale and shift (conditional BatchNorm)."""
 
     class Config(_ImageConfig, ganzoo.GeneratorConfig, ganzoo.ConditionalConfig):

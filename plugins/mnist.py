@@ -1,5 +1,7 @@
+import functools
 import gzip
 import hashlib
+import json
 import math
 import struct
 from pathlib import Path
@@ -160,11 +162,22 @@ class FashionMNIST(MNIST):
         """Scores of ganzoo's Fashion-MNIST classifier (trained on the train split) of the samples
         against the 10,000 test images at 28x28: classes covered, KL to uniform, confidence and the
         Frechet distance of its 128 features; "frechet_real" is that of 10,000 real train images."""
-        test = type(self)(type(self.config)(**{**self.config.model_dump(), "split": "test", "size": 0}))
-        images, real_labels = test.tensors()
         classifier = classifiers.load(classifiers.FashionClassifier)
-        scores = ganzoo.classifier_metrics(classifier, samples, images, labels, real_labels)
+        images, real_labels, features = test_split(self.config.model_dump_json())
+        scores = ganzoo.classifier_metrics(classifier, samples, images, labels, real_labels, real_features=features)
         return {**scores, "frechet_real": float(classifier.metadata["frechet_train_test"])}
+
+
+@functools.cache
+def test_split(config: str) -> tuple[Tensor, Tensor, Tensor]:
+    """Fashion-MNIST's test images at 28x28, their labels and their classifier features, once per
+    process for the files a config reads (the zoo scores ten checkpoints, a study every trial)."""
+    settings = {**json.loads(config), "split": "test", "size": 0}
+    images, labels = FashionMNIST(FashionMNIST.Config(**settings)).tensors()
+    classifier = classifiers.load(classifiers.FashionClassifier)
+    with torch.no_grad():
+        features = torch.cat([classifier.features(chunk) for chunk in images.split(1000)])
+    return images, labels, features
 
     def resources(self) -> list[tuple[str, str]]:
         from torchvision.datasets import FashionMNIST as Official

@@ -13,6 +13,7 @@ def packed_shape(shape: tuple[int, ...], m: int) -> tuple[int, ...]:
 
 class Pac(ganzoo.Critic):
     """PacGAN packing (Lin et al. 2018): any critic judges m samples at once, against mode collapse.
+
     Conditional, a pack's m labels go with it, (B / m, m), to a conditional base critic."""
 
     class Config(ganzoo.NetworkConfig, ganzoo.ConditionalConfig):

@@ -68,8 +68,9 @@ class DownBlock(nn.Module):
 
 
 class ResNetGenerator(ganzoo.Generator):
-    """The SNGAN / WGAN-GP ResNet generator (Miyato et al. 2018): up-sampling residual blocks from the
-    innermost side (4x4 at 32) to the image; conditional, its BatchNorms are conditional (SNGAN's cGAN)."""
+    """The SNGAN / WGAN-GP ResNet generator (Miyato et al. 2018), conditional BatchNorm when conditional.
+
+    Up-sampling residual blocks from the innermost side (4x4 at 32) to the image."""
 
     class Config(ganzoo.GeneratorConfig, ganzoo.ConditionalConfig):
         latent_dim: int = Field(128, gt=0, description="size of z")
@@ -97,9 +98,11 @@ class ResNetGenerator(ganzoo.Generator):
 
 
 class ResNetCritic(FeatureCritic):
-    """The SNGAN / WGAN-GP ResNet critic (Miyato et al. 2018): down-sampling residual blocks to at most 8x8,
-    plain ones up to four blocks, ReLU, global sum pooling and a linear score; no normalisation, so each
-    sample's score is its own (gradient penalties, R1 and spectral norm all fit); projection or ac head."""
+    """The SNGAN / WGAN-GP ResNet critic (Miyato et al. 2018), projection or ac head when conditional.
+
+    Down-sampling residual blocks to at most 8x8, plain ones up to four blocks, ReLU, global sum
+    pooling and a linear score; no normalisation, so each sample's score is its own (gradient
+    penalties, R1 and spectral norm all fit)."""
 
     independent_samples = True
 

@@ -1,9 +1,9 @@
-"""What the scripts in scripts/ share: their command line, their outputs, and README blocks.
+"""What the scripts in scripts/ share: their command line, their outputs, and the blocks they fill in the docs.
 
 The experiments (exp_*.py) each write NAME.png, NAME.json (every number measured) and
-NAME.md (the table) under --out, and fill the README block between
+NAME.md (the table) under --out, and fill the block of docs/experiments.md between
 `<!-- NAME:start -->` and `<!-- NAME:end -->`. With --smoke they run a few steps of
-everything into a temporary folder and leave the README alone: the test suite runs them so.
+everything into a temporary folder and leave the docs alone: the test suite runs them so.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ganzoo.pictures import new_figure, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+EXPERIMENTS = ROOT / "docs" / "experiments.md"
 FIGURES = ROOT / "docs" / "experiments"
 
 
@@ -33,7 +34,7 @@ def arguments(doc: str, parser: argparse.ArgumentParser | None = None) -> argpar
     """Parse the options every experiment has (and those already added to `parser`)."""
     parser = parser or argparse.ArgumentParser()
     parser.description = doc.split("\n\n")[0]
-    parser.add_argument("--smoke", action="store_true", help="a few steps of everything, README untouched (for tests)")
+    parser.add_argument("--smoke", action="store_true", help="a few steps of everything, docs untouched (for tests)")
     parser.add_argument("--out", type=Path, help=f"folder for the figure and tables [default: {FIGURES.relative_to(ROOT)}]")
     parser.add_argument("--runs", type=Path, help="folder of the training runs, reused when present [default: runs/experiments]")
     parser.add_argument("--seed", type=int, default=0, help="seed of everything random (the first seed, where several)")
@@ -72,13 +73,13 @@ def markdown_table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
 
 
 def publish(args: argparse.Namespace, name: str, fig, table: str, data: dict[str, Any], caption: str) -> None:
-    """Write the figure, the numbers and the table; outside --smoke, the README block too."""
+    """Write the figure, the numbers and the table; outside --smoke, the block in docs/experiments.md too."""
     picture = save_figure(fig, args.out / f"{name}.png")
     atomic_write(args.out / f"{name}.json", lambda tmp: tmp.write_text(to_json(data, indent=1)))
     atomic_write(args.out / f"{name}.md", lambda tmp: tmp.write_text(table + "\n"))
     if not args.smoke:
-        where = Path(os.path.relpath(picture.resolve(), README.parent))
-        replace_block(name, f"![{caption}]({where.as_posix()})\n\n{table}")
+        where = Path(os.path.relpath(picture.resolve(), EXPERIMENTS.parent))
+        replace_block(name, f"![{caption}]({where.as_posix()})\n\n{table}", EXPERIMENTS)
     print(f"wrote {picture}, {name}.json and {name}.md in {args.out}")
 
 

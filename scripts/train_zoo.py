@@ -3,7 +3,7 @@
     python scripts/train_zoo.py                        # every model whose card is missing
     python scripts/train_zoo.py --jobs 2               # two trainings at once
     python scripts/train_zoo.py --only 'wgan-*' --force
-    python scripts/train_zoo.py --table-only           # only regenerate the README's zoo table
+    python scripts/train_zoo.py --table-only           # only regenerate the zoo's tables
 
 Each of the four classic losses (wgan with the clip constraint) is trained on ring8 and grid25
 with the PacGAN protocol (scripts/shared.py: PACGAN_NETWORKS, PACGAN_OPTIMIZER) and on digits
@@ -16,7 +16,8 @@ Every process trains on one CPU thread with fixed seeds, keeps a checkpoint ever
 run, then scores each checkpoint's generator with the code of `ganzoo evaluate` (seed 0), draws
 the samples and the metrics over training, and writes model_cards/NAME/
 (README.md from scripts/model_card_template.md, weights, sample.png, progress.png).
-Finally the zoo table in README.md is regenerated between its markers.
+Finally the zoo's table in docs/guides/zoo.md, and the Fashion-MNIST one in README.md, are
+regenerated between their markers.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CARDS = ROOT / "model_cards"
 RUNS = ROOT / "runs" / "zoo"
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
+ZOO_PAGE = ROOT / "docs" / "guides" / "zoo.md"
 WEIGHTS = "generator.safetensors"
 PICTURE = "sample.png"
 PROGRESS = "progress.png"
@@ -721,25 +723,33 @@ def published(card: ModelCard) -> str:
     return ""
 
 
-def write_readme_table() -> None:
-    """Regenerate the zoo table in README.md between its markers, from the shipped cards."""
+def zoo_table(cards: list[ModelCard], links: str) -> str:
+    """The cards side by side, per dataset, every objective next to the others; `links` leads to model_cards/."""
     rows = []
-    cards = [model_card(f"ganzoo/{p.name}") for p in CARDS.iterdir() if (p / "README.md").is_file()]
-    for card in sorted(cards, key=lambda c: (c.dataset, c.name)):  # per dataset, every objective side by side
+    for card in sorted(cards, key=lambda c: (c.dataset, c.name)):
         minutes = card.training.get("seconds", 0) / 60
+        cpu = card.training.get("cpu_seconds")
         rows.append((
-            f"[`{card.name}`](model_cards/{card.name}/README.md)",
+            f"[`{card.name}`]({links}{card.name}/README.md)",
             f"`{card.dataset}`",
             card.objective,
             headline(card.metrics),
             published(card),
             f"{card.training.get('steps', 0):,}",
-            f"{minutes:.1f} min",
+            f"{minutes:.1f} min" + (f" ({cpu / 60:.1f} CPU)" if cpu is not None else ""),
         ))
     header = ("model", "data", "loss", "headline (ganzoo evaluate, seed 0)",
               "published (PacGAN Table 1, 400,000 steps) or real data", "steps", "wall time, 1 CPU thread")  # fmt: skip
-    table = markdown_table(header, rows)
-    replace_block("zoo-table", table)
+    return markdown_table(header, rows)
+
+
+def write_tables() -> None:
+    """Regenerate the zoo's table in docs/guides/zoo.md and the Fashion-MNIST one in README.md, from the shipped cards."""
+    cards = [model_card(f"ganzoo/{p.name}") for p in CARDS.iterdir() if (p / "README.md").is_file()]
+    replace_block("zoo-table", zoo_table(cards, "../model_cards/"), ZOO_PAGE)
+    fashion = [card for card in cards if card.dataset == DATASETS["fashion-mnist"]["data"]]
+    if fashion:
+        replace_block("fashion-table", zoo_table(fashion, "model_cards/"))
 
 
 def main() -> None:
@@ -747,7 +757,7 @@ def main() -> None:
     parser.add_argument("--only", default="*", help="shell pattern of model names, e.g. 'wgan-*'")
     parser.add_argument("--force", action="store_true", help="retrain from scratch even if the card exists")
     parser.add_argument("--jobs", type=int, default=1, help="trainings at once, each on one thread")
-    parser.add_argument("--table-only", action="store_true", help="only regenerate the README zoo table")
+    parser.add_argument("--table-only", action="store_true", help="only regenerate the zoo's tables")
     args = parser.parse_args()
     if not args.table_only:
         chosen = [m for m in MODELS if fnmatch.fnmatchcase(m.name, args.only)]
@@ -757,7 +767,7 @@ def main() -> None:
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             for message in pool.map(build, chosen, [args.force] * len(chosen)):
                 print(message, flush=True)
-    write_readme_table()
+    write_tables()
 
 
 if __name__ == "__main__":

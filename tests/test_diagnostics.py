@@ -138,8 +138,8 @@ SCRIPTS = {
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_experiment_script_runs_in_smoke_mode_and_leaves_the_readme_alone(tmp_path, script):
-    readme = (ROOT / "README.md").read_text()
+def test_experiment_script_runs_in_smoke_mode_and_leaves_the_docs_alone(tmp_path, script):
+    page = (ROOT / "docs" / "experiments.md").read_text()
     args = ["--smoke", "--out", str(tmp_path / "out"), "--runs", str(tmp_path / "runs"), *SCRIPTS[script]]
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -148,4 +148,4 @@ def test_experiment_script_runs_in_smoke_mode_and_leaves_the_readme_alone(tmp_pa
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads(numbers.read_text(), parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
     assert table.read_text().startswith("| ")
-    assert (ROOT / "README.md").read_text() == readme
+    assert (ROOT / "docs" / "experiments.md").read_text() == page

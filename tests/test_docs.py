@@ -1,53 +1,129 @@
-"""The plugin guide's promises: its Python blocks run as written, its links lead somewhere, it covers every kind."""
+"""The docs' promises: every command block and Python block of the README and of every page of the
+docs site runs as written, in order, in a fresh folder (`ganzoo train` with a few steps: the smoke
+mode the docs announce), its links lead somewhere, and the plugin guide covers every kind.
+
+A block is left out only where the page marks it `<!-- docs-test: skip REASON -->` just above it
+(an install, a download, a second machine). A command followed by a comment `# ganzoo: error: ...`
+must fail with that line and exit 2."""
+
+from __future__ import annotations
 
 import inspect
+import os
 import re
+import shlex
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from ganzoo.cli import main
 from ganzoo.registry import GROUPS, ZOO_GROUP
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "plugins.md"
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").rglob("*.md") if "model_cards" not in p.parts
+                                      and p.parent.name != "experiments")]  # fmt: skip
+FENCE = re.compile(r"^(?:<!-- docs-test: skip (?P<skip>[^>]+) -->\n\n?)?```(?P<language>\w*)\n(?P<body>.*?)^```", re.S | re.M)
 # [text](target) and ![alt](target); the target ends at whitespace (a title may follow) or ")".
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)")
+#: the generator steps a documented `ganzoo train` runs in the tests (resumed runs: a few more)
+SMOKE_STEPS, SMOKE_RESUMED = 3, 6
 
 
-def python_blocks(text: str) -> list[str]:
-    return [body for language, body in FENCE.findall(text) if language == "python"]
+def blocks(page: Path) -> list[tuple[str, str, str | None]]:
+    """(language, body, the reason it is skipped or None) of each fenced block, in order."""
+    return [(m["language"], m["body"], m["skip"]) for m in FENCE.finditer(page.read_text())]
+
+
+def commands(body: str) -> list[tuple[list[str], str | None]]:
+    """Each command line of a bash block (continuations joined, `&&` chains split) and the error
+    line it must print, when the next line is a `# ganzoo: error:` comment."""
+    lines = body.replace("\\\n", " ").splitlines()
+    found: list[tuple[list[str], str | None]] = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("# ganzoo: error:") and found:
+            found[-1] = (found[-1][0], stripped[2:].rsplit(" (exit", 1)[0])
+            continue
+        for part in stripped.split("&&"):
+            argv = shlex.split(part, comments=True)
+            if argv and argv[:2] != [".", ".venv/bin/activate"]:  # the test's own environment is active
+                found.append((argv, None))
+    return found
+
+
+def smoke(argv: list[str]) -> list[str]:
+    """A `ganzoo train` command with a few steps: what its page calls long runs in seconds."""
+    if not any(a == "ganzoo" and b == "train" for a, b in zip(argv, argv[1:])):
+        return argv
+    steps = SMOKE_RESUMED if "--resume" in argv else SMOKE_STEPS
+    if "--steps" in argv:
+        argv = list(argv)
+        argv[argv.index("--steps") + 1] = str(steps)
+        return argv
+    return [*argv, "--steps", str(steps)]
+
+
+def run(argv: list[str], expected_error: str | None, capsys) -> None:
+    argv = smoke(argv)
+    if argv[0] == "ganzoo":
+        code = main(argv[1:])
+        err = capsys.readouterr().err
+    elif argv[0] in ("torchrun", "python"):
+        program = [sys.executable, "-m", "torch.distributed.run"] if argv[0] == "torchrun" else [sys.executable]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        done = subprocess.run([*program, *argv[1:]], capture_output=True, text=True, env=env, timeout=600)
+        code, err = done.returncode, done.stderr
+    else:
+        pytest.fail(f"a documented command the tests cannot run: {shlex.join(argv)} (mark its block docs-test: skip)")
+    if expected_error is None:
+        assert code == 0, f"{shlex.join(argv)} exited {code}: {err[-2000:]}"
+    else:
+        assert code == 2 and expected_error in err, f"{shlex.join(argv)}: expected {expected_error!r}, got {err[-500:]}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_block_of_the_page_runs_in_order(tmp_path, monkeypatch, capsys, page):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # what a block writes with tempfile lands here too
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    namespace: dict = {"__name__": page.stem.replace("-", "_")}
+    ran = 0
+    for number, (language, body, skipped) in enumerate(blocks(page), 1):
+        if skipped or language not in ("bash", "python"):
+            continue
+        if language == "python":
+            try:
+                exec(compile(body, f"{page.name}, block {number}", "exec"), namespace)
+            except Exception as exc:
+                pytest.fail(f"{page.name}: python block {number} ({body.strip().splitlines()[0]!r}) failed: {type(exc).__name__}: {exc}")
+        else:
+            for argv, expected_error in commands(body):
+                run(argv, expected_error, capsys)
+        ran += 1
+    # The guide's own tests (a reader pastes them into a test file): pytest would call them; so do we.
+    for name, test in {n: f for n, f in namespace.items() if n.startswith("test_") and callable(f)}.items():
+        fixtures = {"tmp_path": tmp_path / name}
+        test(**{arg: fixtures[arg] for arg in inspect.signature(test).parameters})
+    assert ran or not any(language in ("bash", "python") for language, _, _ in blocks(page))
+
+
+def test_skipped_blocks_say_why_and_are_few():
+    skipped = [(page.name, reason) for page in PAGES for _, _, reason in blocks(page) if reason]
+    assert all(len(reason.split()) >= 3 for _, reason in skipped), skipped
+    assert len(skipped) <= 12, skipped
 
 
 def relative_links(markdown: Path) -> list[str]:
-    prose = re.sub(r"`[^`\n]*`", "", FENCE.sub("", markdown.read_text()))  # code is not a link
+    prose = re.sub(r"`[^`\n]*`", "", re.sub(r"^```.*?^```", "", markdown.read_text(), flags=re.S | re.M))  # code is not a link
     targets = (target.split("#", 1)[0] for target in LINK.findall(prose))
     return [t for t in targets if t and not re.match(r"[a-z][a-z0-9+.-]*:", t)]  # skip https:, mailto:
 
 
-def test_the_guide_python_blocks_run_in_order(tmp_path, monkeypatch):
-    # Whatever a block writes, in its cwd or with tempfile, lands in pytest's tmp_path.
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    namespace: dict = {"__name__": "plugins_md"}
-    blocks = python_blocks(GUIDE.read_text())
-    assert blocks, "the guide has no python blocks"
-    for number, source in enumerate(blocks, 1):
-        try:
-            exec(compile(source, f"{GUIDE.name}, python block {number}", "exec"), namespace)
-        except Exception as exc:
-            first_line = source.strip().splitlines()[0]
-            pytest.fail(f"python block {number} ({first_line!r}) failed: {type(exc).__name__}: {exc}")
-    # The guide's own tests (a reader pastes them into a test file): pytest would call them; so do we.
-    tests = {name: f for name, f in namespace.items() if name.startswith("test_") and callable(f)}
-    assert tests, "the guide shows no tests"
-    for name, test in tests.items():
-        fixtures = {"tmp_path": tmp_path / name}  # the one fixture the guide's tests use
-        test(**{arg: fixtures[arg] for arg in inspect.signature(test).parameters})
-
-
-@pytest.mark.parametrize("markdown", [GUIDE, ROOT / "README.md"], ids=lambda path: path.name)
+@pytest.mark.parametrize("markdown", PAGES, ids=lambda path: str(path.relative_to(ROOT)))
 def test_relative_links_point_to_existing_files(markdown):
     missing = [target for target in relative_links(markdown) if not (markdown.parent / target).exists()]
     assert not missing, f"{markdown.name} links to missing files: {missing}"
@@ -57,3 +133,12 @@ def test_the_guide_covers_every_kind_and_group():
     text = GUIDE.read_text()
     missing = [word for kind, group in GROUPS.items() for word in (kind, group) if word not in text]
     assert ZOO_GROUP in text and not missing, f"the guide never mentions {missing or ZOO_GROUP}"
+
+
+def test_the_docs_site_builds_strictly(tmp_path):
+    """mkdocs build --strict: broken links, missing pages and unresolved references fail it."""
+    pytest.importorskip("mkdocs", reason="the docs extra: pip install -e '.[docs]'")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "site" / "reference" / "cli" / "index.html").is_file()

@@ -49,13 +49,30 @@ def test_every_train_command_in_the_readme_parses():
         train.make_context("train", command[2:])  # raises on an unknown flag or a bad value
 
 
-def test_every_readme_picture_is_made_by_the_commands_beside_it():
-    """scripts/readme_pictures.py makes each picture with commands the README shows right above it."""
+def test_every_picture_is_made_by_the_commands_above_it():
+    """scripts/readme_pictures.py makes each picture with commands its page shows above it."""
+    import os
     import runpy
+    import shlex
 
     pictures = runpy.run_path(str(ROOT / "scripts" / "readme_pictures.py"))["PICTURES"]
+    for picture, (page, commands, _) in pictures.items():
+        text = (ROOT / page).read_text()
+        link = Path(os.path.relpath(ROOT / picture, (ROOT / page).parent)).as_posix()
+        before = text[: text.index(f"]({link})")]
+        shown = [shlex.join(shlex.split(line, comments=True))
+                 for block in re.findall(r"```bash\n(.*?)```", before, re.S) for line in block.replace("\\\n", " ").splitlines()]  # fmt: skip
+        assert all(command in shown for command in commands), (picture, commands)
+
+
+def test_the_plugin_table_is_the_registrys():
+    """The README's table of built-in plugins is what scripts/readme_blocks.py writes now."""
+    import runpy
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        table = runpy.run_path(str(ROOT / "scripts" / "readme_blocks.py"))["plugin_table"]()
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
     readme = (ROOT / "README.md").read_text()
-    for picture, (commands, _) in pictures.items():
-        before = readme[: readme.index(f"]({picture})")]
-        block = re.findall(r"```bash\n(.*?)```", before, re.S)[-1]  # the last command block above it
-        assert all(command in block.splitlines() for command in commands), (picture, block)
+    assert f"<!-- plugins:start -->\n{table}\n<!-- plugins:end -->" in readme
