@@ -160,15 +160,20 @@ def nonsaturating_step(G, D, stream, batch: int, dev: torch.device):
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        D.requires_grad_(False)
-        loss_g = F.softplus(-D(G(torch.randn(batch, G.latent_dim, device=dev)))).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        D.requires_grad_(True)
-        opt_g.step()
-        return loss_g
+        return generator_update(G, D, opt_g, batch, dev, lambda scores: F.softplus(-scores).mean())
 
     return step
+
+
+def generator_update(G, D, opt_g, batch: int, dev: torch.device, loss_of) -> torch.Tensor:
+    """The generator's step of a hand-written loop: no critic weight gradients, `loss_of(scores)`."""
+    D.requires_grad_(False)
+    loss_g = loss_of(D(G(torch.randn(batch, G.latent_dim, device=dev))))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    D.requires_grad_(True)
+    opt_g.step()
+    return loss_g
 
 
 def wgan_step(G, D, stream, batch: int, dev: torch.device):
@@ -189,13 +194,7 @@ def wgan_step(G, D, stream, batch: int, dev: torch.device):
             with torch.no_grad():
                 torch._foreach_clamp_min_(d_params, -C)
                 torch._foreach_clamp_max_(d_params, C)
-        D.requires_grad_(False)
-        loss_g = -D(G(torch.randn(batch, G.latent_dim, device=dev))).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        D.requires_grad_(True)
-        opt_g.step()
-        return loss_g
+        return generator_update(G, D, opt_g, batch, dev, lambda scores: -scores.mean())
 
     return step
 
