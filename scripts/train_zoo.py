@@ -450,6 +450,7 @@ def verdict(model: Model, metrics: dict[str, Any], records: list[dict[str, Any]]
         if not notes:
             notes.append("It draws all ten classes about equally often, and the classifier recognises them.")
         if model.data == "fashion-mnist":
+            notes.append(settled(records))
             notes.append(
                 "The metrics use a small classifier of Fashion-MNIST's classes, so they measure resemblance to this "
                 "dataset only: a domain classifier's Frechet distance, not FID, and not comparable with the FIDs of "
@@ -605,6 +606,20 @@ def level_off(records: list[dict[str, Any]], rise: float = 3.0) -> str:
     )
 
 
+def settled(records: list[dict[str, Any]], fall: float = 0.1) -> str:
+    """Whether the classifier Frechet distance still fell: its last two checkpoints' mean against the two before."""
+    last = records[-4:]
+    before, after = (sum(r["frechet"] for r in pair) / 2 for pair in (last[:2], last[2:]))
+    change = (before - after) / before
+    verdict = "it was still improving, so a longer run would do better" if change >= fall else "it had settled"
+    return (
+        f"Its Frechet distance at steps {last[0]['step']:,} to {last[-1]['step']:,}: "
+        + " -> ".join(f"{r['frechet']:.3g}" for r in last)
+        + f"; the last two average {after:.3g}, {100 * change:.0f}% below the two before: {verdict} "
+        f"(improving is {100 * fall:.0f}% or more)."
+    )
+
+
 def progress_table(records: list[dict[str, Any]]) -> str:
     keys = [k for k in ("modes", "classes", "high_quality", "frechet", "kl", "own_mode_worst", "accuracy") if k in records[0]]
     rows = [(f"{r['step']:,}", *(f"{r[k]:.3g}" if isinstance(r[k], float) else r[k] for k in keys)) for r in records]
@@ -723,24 +738,19 @@ def published(card: ModelCard) -> str:
     return ""
 
 
-def zoo_table(cards: list[ModelCard], links: str) -> str:
+def zoo_table(cards: list[ModelCard], links: str, published_column: bool = True) -> str:
     """The cards side by side, per dataset, every objective next to the others; `links` leads to model_cards/."""
     rows = []
     for card in sorted(cards, key=lambda c: (c.dataset, c.name)):
         minutes = card.training.get("seconds", 0) / 60
         cpu = card.training.get("cpu_seconds")
-        rows.append((
-            f"[`{card.name}`]({links}{card.name}/README.md)",
-            f"`{card.dataset}`",
-            card.objective,
-            headline(card.metrics),
-            published(card),
-            f"{card.training.get('steps', 0):,}",
-            f"{minutes:.1f} min" + (f" ({cpu / 60:.1f} CPU)" if cpu is not None else ""),
-        ))
-    header = ("model", "data", "loss", "headline (ganzoo evaluate, seed 0)",
-              "published (PacGAN Table 1, 400,000 steps) or real data", "steps", "wall time, 1 CPU thread")  # fmt: skip
-    return markdown_table(header, rows)
+        row = [f"[`{card.name}`]({links}{card.name}/README.md)", f"`{card.dataset}`", card.objective, headline(card.metrics)]
+        row += [published(card)] if published_column else []
+        row += [f"{card.training.get('steps', 0):,}", f"{minutes:.1f} min" + (f" ({cpu / 60:.1f} CPU)" if cpu is not None else "")]
+        rows.append(tuple(row))
+    header = ["model", "data", "loss", "headline (ganzoo evaluate, seed 0)"]
+    header += ["published (PacGAN Table 1, 400,000 steps) or real data"] if published_column else []
+    return markdown_table((*header, "steps", "wall time, 1 CPU thread"), rows)
 
 
 def write_tables() -> None:
@@ -749,7 +759,7 @@ def write_tables() -> None:
     replace_block("zoo-table", zoo_table(cards, "../model_cards/"), ZOO_PAGE)
     fashion = [card for card in cards if card.dataset == DATASETS["fashion-mnist"]["data"]]
     if fashion:
-        replace_block("fashion-table", zoo_table(fashion, "model_cards/"))
+        replace_block("fashion-table", zoo_table(fashion, "model_cards/", published_column=False))
 
 
 def main() -> None:
