@@ -259,7 +259,7 @@ def test_fake_labels_are_the_real_batchs_or_uniform_and_the_generator_draws_its_
     real_objective = step.critic_objective
 
     def spy(*args, **kwargs):
-        seen.append(args[-1] if len(args) > 8 else kwargs.get("labels"))
+        seen.append(args[8] if len(args) > 8 else kwargs.get("labels"))  # critic_objective's labels
         return real_objective(*args, **kwargs)
 
     monkeypatch.setattr(step, "critic_objective", spy)
