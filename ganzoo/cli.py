@@ -417,16 +417,16 @@ def evaluate(
 ) -> None:
     """Score a pretrained generator (by name), a card folder or an exported .safetensors file.
 
-    2-D mixtures: modes captured, % high quality and reverse KL, KL(generated || uniform) of
-    the mode histogram, on 2,500 samples (the PacGAN/VEEGAN protocol, the direction of PacGAN's table) and exact W1 on 2,000. Digits: classes covered, KL, mean
-    classifier confidence and Frechet distance of classifier features. Images, with --metrics:
-    FID, KID, Inception Score and precision/recall computed by torch-fidelity; the real data's
-    features are computed once per data, --n and --seed, and reused.
+    By default the dataset's own evaluation: on 2-D mixtures the modes captured, % high quality
+    and reverse KL of the mode histogram on 2,500 samples (the PacGAN/VEEGAN protocol) and exact
+    W1 on 2,000; on digits and Fashion-MNIST their classifiers' classes covered, KL, confidence and
+    Frechet distance of classifier features (not FID); a third party's dataset, its own. Images,
+    with --metrics: FID, KID, Inception Score and precision/recall computed by torch-fidelity,
+    printed with their protocol; the real data's features are computed once and reused.
     """
-    from .evaluation import evaluate as score
-    from .evaluation import class_rows, metric_rows, recorded_data, to_json
-
     from .errors import UsageError
+    from .evaluation import class_rows, metric_rows, recorded_data, to_json
+    from .evaluation import evaluate as score
 
     for given, flag in ((count, "--n"), (reference, "--reference")):
         if given is not None and not wanted:
