@@ -310,7 +310,7 @@ def sample(
     click.echo(f"wrote {written}")
 
 
-@cli.command(short_help="Draw samples along latent paths of a pretrained or exported generator.")
+@cli.command(short_help="Draw samples along paths through a generator's latent space.")
 @click.argument("name_or_file")
 @click.option("--steps", type=click.IntRange(2, 64), default=8, show_default=True, help="Samples along each path.")
 @click.option("--rows", type=click.IntRange(1, 32), default=4, show_default=True, help="Paths, each between two random latents.")
@@ -430,7 +430,7 @@ def evaluate(
 
     for given, flag in ((count, "--n"), (reference, "--reference")):
         if given is not None and not wanted:
-            raise UsageError(f"{flag} sets the images --metrics compares; the data's own evaluation draws its own")
+            raise UsageError(f"{flag} applies to --metrics only (the data's own evaluation draws its own samples); add --metrics fid or drop {flag}")
     generator = load_any_generator(name_or_file, device)
     data = data or recorded_data(name_or_file)
     metrics = score(generator, data, seed=seed, metrics=wanted, n=count or 10_000, quiet=as_json, reference=reference)
@@ -548,7 +548,7 @@ with its space of settings, the budget and the metric:
 """
 
 
-@cli.group(epilog=STUDY_EXAMPLE)
+@cli.group(epilog=STUDY_EXAMPLE, short_help="Compare objectives fairly: one search each, run by Optuna.")
 def study() -> None:
     """Compare objectives fairly: the same hyperparameter search for each (Lucic et al. 2018), run by
     Optuna on one machine or many. Each trial is an ordinary run folder in DIR/trials/."""

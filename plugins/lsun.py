@@ -1,16 +1,47 @@
 import io
 import re
+import struct
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar, Literal
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
 from pydantic import Field, field_validator
 from torch import Tensor
 
 import ganzoo
+
+from .folder import read_square
+
+#: LMDB's meta page (64-bit, native byte order): after the 16-byte page header, the magic number at
+#: 16; the page size (the free-page DB's md_pad) at 40; the last page used and the txnid at 136
+MAGIC, META_MAGIC, META_PAGE_SIZE, META_LAST_PAGE = 0xBEEFC0DE, 16, 40, 136
+
+
+def check_lmdb_size(path: Path) -> None:
+    """Refuse an LMDB file shorter than its newest meta page says it is: lmdb maps the file, and
+    reading a page past a cut-short end kills the process with SIGBUS. A file without LMDB's magic
+    number is left to lmdb, which says so."""
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        first = file.read(META_LAST_PAGE + 16)
+        if len(first) < META_LAST_PAGE + 16 or struct.unpack_from("=I", first, META_MAGIC)[0] != MAGIC:
+            return
+        page_size = struct.unpack_from("=I", first, META_PAGE_SIZE)[0]
+        if size < 2 * page_size:
+            raise ganzoo.UsageError(
+                f"{path} holds {size:,} bytes, less than the two pages an LMDB starts with: the copy is cut short; copy it again"
+            )
+        file.seek(page_size)
+        second = file.read(META_LAST_PAGE + 16)
+    metas = [struct.unpack_from("=QQ", page, META_LAST_PAGE) for page in (first, second)
+             if struct.unpack_from("=I", page, META_MAGIC)[0] == MAGIC]  # fmt: skip
+    last_page, _ = max(metas, key=lambda meta: meta[1])  # lmdb reads the meta of the newest transaction
+    if size < (last_page + 1) * page_size:
+        raise ganzoo.UsageError(
+            f"{path} holds {size:,} bytes but its LMDB reaches {(last_page + 1) * page_size:,}: the copy is cut short; copy it again"
+        )
 
 
 class LSUN(ganzoo.Dataset):
@@ -32,6 +63,9 @@ class LSUN(ganzoo.Dataset):
         def _named(cls, categories: list[str]) -> list[str]:
             if not all(re.fullmatch(r"[a-z_]+", c) for c in categories):
                 raise ValueError("each category is a name such as bedroom or church_outdoor, joined by '+'")
+            twice = next((c for c, n in Counter(categories).items() if n > 1), None)
+            if twice:
+                raise ValueError(f"{twice} is named twice; each category is one class")
             return categories
 
         @field_validator("download")
@@ -57,29 +91,31 @@ class LSUN(ganzoo.Dataset):
         if self._keys is None:
             self._keys = []
             for label, path in enumerate(self.config.files()):
-                with self.open(path.parent) as env, env.begin() as txn:
-                    self._keys += [(label, key) for key in txn.cursor().iternext(keys=True, values=False)]
+                with self.open(path) as env, env.begin() as txn:
+                    try:
+                        self._keys += [(label, key) for key in txn.cursor().iternext(keys=True, values=False)]
+                    except lmdb_module().Error as exc:
+                        raise ganzoo.UsageError(f"{path} cannot be read ({exc})") from None
         return self._keys
 
-    def open(self, folder: Path):
+    def open(self, path: Path):
+        """The LMDB environment of the file `path` (its folder), once its size is checked."""
+        lmdb = lmdb_module()
         try:
-            import lmdb
-        except ImportError:
-            raise ganzoo.UsageError("the lsun dataset reads LMDB files: pip install 'ganzoo[lsun]'") from None
-        try:
-            return lmdb.open(str(folder), readonly=True, lock=False, readahead=False, meminit=False)
-        except lmdb.Error as exc:
-            raise ganzoo.UsageError(f"{folder} is not a readable LMDB ({exc})") from None
+            check_lmdb_size(path)
+            return lmdb.open(str(path.parent), readonly=True, lock=False, readahead=False, meminit=False)
+        except (lmdb.Error, OSError) as exc:
+            raise ganzoo.UsageError(f"{path} is not a readable LMDB ({exc})") from None
 
     def decode(self, envs: list, label: int, key: bytes) -> Tensor:
-        with envs[label].begin() as txn:
-            data = txn.get(key)
+        path, name = self.config.files()[label], key.decode(errors="backslashreplace")
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                square = ImageOps.fit(image.convert("RGB"), self.sample_shape[1:], Image.Resampling.BICUBIC)
-        except (OSError, ValueError) as exc:
-            raise ganzoo.UsageError(f"LSUN image {key!r} of {self.config.categories[label]} cannot be read: {exc}") from None
-        return torch.from_numpy(np.array(square)).permute(2, 0, 1)
+            with envs[label].begin() as txn:
+                data = txn.get(key)
+        except lmdb_module().Error as exc:
+            raise ganzoo.UsageError(f"{path}, key {name}, cannot be read ({exc})") from None
+        square = read_square(io.BytesIO(data), self.config.size, "RGB", f"image {name} of {path}")
+        return torch.from_numpy(square).permute(2, 0, 1)
 
     def batches(self, batch_size: int, device: torch.device) -> Iterator[Tensor]:
         seed = int(torch.randint(2**62, ()))  # from the global RNG, so manual_seed makes it repeatable
@@ -90,7 +126,7 @@ class LSUN(ganzoo.Dataset):
 
     def labelled_batches(self, batch_size: int, device: torch.device, shard: ganzoo.Shard) -> Iterator[tuple[Tensor, Tensor]]:
         keys = self.keys()
-        envs = [self.open(path.parent) for path in self.config.files()]
+        envs = [self.open(path) for path in self.config.files()]
         for indices in ganzoo.epoch_indices(len(keys), batch_size, shard):
             pixels = torch.stack([self.decode(envs, *keys[i]) for i in indices.tolist()])
             labels = torch.tensor([keys[i][0] for i in indices.tolist()])
@@ -105,3 +141,11 @@ class LSUN(ganzoo.Dataset):
 
     def describe(self) -> dict:
         return {"classes": len(self.config.categories)}
+
+
+def lmdb_module():
+    try:
+        import lmdb
+    except ImportError:
+        raise ganzoo.UsageError("the lsun dataset reads LMDB files: pip install 'ganzoo[lsun]'") from None
+    return lmdb

@@ -132,7 +132,7 @@ def test_more_real_images_than_the_data_holds_is_refused(cache, tmp_path):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["evaluate", "wgan-ring8", "--n", "100"], "--n sets how many images --metrics compares"),
+        (["evaluate", "wgan-ring8", "--n", "100"], "--n applies to --metrics only"),
         (["evaluate", "wgan-ring8", "--metrics", ""], "is not a comma-separated list"),
         (["evaluate", "wgan-ring8", "--metrics", "fid,"], "is not a comma-separated list"),
         (["train", "--loss", "wgan", "--eval-every", "5", "--eval-metrics", ""], "is not a comma-separated list"),

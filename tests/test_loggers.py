@@ -137,7 +137,9 @@ def test_sample_draws_real_points_beside_2d_samples_when_the_data_is_known(tmp_p
 
 def test_help_shows_whole_summaries(capsys):
     assert main(["--help"]) == 0
-    assert "train     Train a GAN, e.g. --loss wgan --constraint clip." in capsys.readouterr().out
+    commands = {line.split(maxsplit=1)[0]: line.split(maxsplit=1)[1] for line in capsys.readouterr().out.split("Commands:")[1].strip().splitlines()}
+    assert commands["train"] == "Train a GAN, e.g. --loss wgan --constraint clip."
+    assert not any(summary.endswith("...") for summary in commands.values()), commands
 
 
 FAULTY = """

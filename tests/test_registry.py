@@ -16,11 +16,11 @@ BUILT_INS = {
     ("loss", "hinge"), ("loss", "least-squares"),
     ("constraint", "clip"), ("constraint", "gradient-penalty"), ("constraint", "r1"), ("constraint", "spectral-norm"),
     ("constraint", "ac"),
-    ("generator", "mlp"), ("generator", "dcgan"),
-    ("critic", "mlp"), ("critic", "dcgan"), ("critic", "timm"), ("critic", "maxout"), ("critic", "pac"),
+    ("generator", "mlp"), ("generator", "dcgan"), ("generator", "resnet"),
+    ("critic", "mlp"), ("critic", "dcgan"), ("critic", "resnet"), ("critic", "timm"), ("critic", "maxout"), ("critic", "pac"),
     ("dataset", "ring8"), ("dataset", "grid25"), ("dataset", "digits"), ("dataset", "folder"),
     ("dataset", "mnist"), ("dataset", "fashion-mnist"), ("dataset", "cifar10"), ("dataset", "celeba"), ("dataset", "lsun"),
-    ("logger", "tensorboard"),
+    ("logger", "tensorboard"), ("augment", "diffaugment"),
 }  # fmt: skip
 
 HINGE = """

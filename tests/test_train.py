@@ -131,7 +131,7 @@ def one_error_line(capsys):
         (["--loss", "wgan", "--critic", "nope"], "no critic named 'nope'"),
         (["--loss", "wgan", "--constraint", "clip:c=big"], "option 'c'"),
         (["--loss", "instance-noise:base=hinge"], "option 'base'"),
-        (["--loss", "wgan", "--generator", "dcgan"], "dcgan needs images"),
+        (["--loss", "wgan", "--generator", "dcgan"], "dcgan needs square images"),
         (["--loss", "wgan", "--data", "folder:path=/no/such/folder"], "no folder at /no/such/folder"),
         (["--loss", "wgan", "--steps", "-1"], "'steps'"),
         (["--loss", "wgan", "--device", "tpu"], "'device'"),
