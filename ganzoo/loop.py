@@ -201,8 +201,19 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{cfg.loss.name.replace('/', '_')}-{cfg.data.name.replace('/', '_')}-{stamp}"
 
 
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:07d}.safetensors"
+
+
 def checkpoints_in(run_dir: Path) -> list[Path]:
-    return sorted((run_dir / "checkpoints").glob("step-*.safetensors"))
+    """The run's checkpoints, oldest first: files named exactly as the loop names them, so rotation
+    and resume never take a user's `step-best.safetensors` (or anything else) for one."""
+    steps = {}
+    for path in (run_dir / "checkpoints").glob("step-*.safetensors"):
+        digits = path.name.removeprefix("step-").removesuffix(".safetensors")
+        if digits.isdecimal() and digits.isascii() and path.name == checkpoint_name(int(digits)):
+            steps[path] = int(digits)
+    return sorted(steps, key=steps.get)  # by number: step 10,000,000 has one digit more
 
 
 class _StopFlag:
@@ -354,7 +365,7 @@ class Trainer:
             "plugins": self.plugin_versions(),
             **meta,
         }
-        path = save_tensors(self.run_dir / "checkpoints" / f"step-{self.step:07d}.safetensors", tensors, metadata)
+        path = save_tensors(self.run_dir / "checkpoints" / checkpoint_name(self.step), tensors, metadata)
         for old in checkpoints_in(self.run_dir)[: -self.cfg.keep_checkpoints]:
             old.unlink()
         return path
@@ -362,7 +373,7 @@ class Trainer:
     def load_checkpoint(self, path: Path, metadata: dict[str, str]) -> None:
         """Continue from `path`: every tensor and number in it is checked before the run uses it."""
         self.step = metadata_int(metadata, "step", path, 0, MAX_STEPS)
-        if path.name != f"step-{self.step:07d}.safetensors":
+        if path.name != checkpoint_name(self.step):
             raise CheckpointError(f"{path}: its metadata says step {self.step}, its name another")
         gan = self.gan
         gan.real_batches = metadata_int(metadata, "real_batches", path, 0, MAX_STEPS * 10**4, default=0)

@@ -375,11 +375,12 @@ class Worker:
             return pruned
 
         import ganzoo
+        from .loop import checkpoints_in
 
         try:
             with heartbeat(storage, trial._trial_id, self.space.heartbeat):
                 config = trial_config(self.space, name, params, seed, out)
-                resume = any((out / "checkpoints").glob("step-*.safetensors"))
+                resume = bool(checkpoints_in(out))
                 if resume:
                     result = ganzoo.train({"steps": self.space.steps}, resume=out, quiet=True, on_evaluation=report)
                 else:
