@@ -1,5 +1,4 @@
 import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -35,14 +34,15 @@ def read_lines(path: Path) -> list[list[str]]:
     return lines
 
 
-def entries(path: Path, lines: list[list[str]], first: int, valid: Callable[[list[str]], bool], values: str) -> Iterator[tuple[str, list[str]]]:
-    """(file name, values) of each line from line `first` on; a line that is empty, whose values are
-    not `valid`, or whose file name is not a plain name in the image folder is refused."""
+def entries(path: Path, lines: list[list[str]], first: int, count: int, allowed: set[str], values: str):
+    """(file name, values) of each line from line `first` on; a line that is empty, that has not `count`
+    values among `allowed` (said as `values`), or whose file name is not a plain name in the image
+    folder is refused."""
     for number, words in enumerate(lines[first - 1 :], first):
         if not words:
             raise fault(path, number, "is empty")
         name, *rest = words
-        if not valid(rest):
+        if len(rest) != count or not set(rest) <= allowed:
             raise fault(path, number, f"is not a file name and {values}")
         if "/" in name or "\\" in name or name in (".", ".."):  # confined to img_align_celeba
             raise fault(path, number, f"names a file outside {path.parent / 'img_align_celeba'}: {name}")
@@ -79,7 +79,10 @@ class CelebA(ganzoo.InMemoryImages):
         folder = Path(self.config.root) / "celeba"
         names, attributes = self.attributes_table(folder / "list_attr_celeba.txt")
         column = self.column() if self.config.attribute else None  # an unknown attribute is said before decoding
-        keep = range(len(names)) if self.config.split == "all" else self.in_split(names, folder / "list_eval_partition.txt")
+        if self.config.split == "all":
+            keep = list(range(len(names)))
+        else:
+            keep = self.in_split(names, folder / "list_eval_partition.txt")
         side = self.config.size
         ganzoo.check_memory(
             len(keep) * 3 * side * side * 5, f"{len(keep):,} faces of {side}x{side}",  # as uint8, then float32
@@ -91,7 +94,7 @@ class CelebA(ganzoo.InMemoryImages):
         for row, i in enumerate(tqdm(keep, desc="decoding CelebA", unit="face", disable=len(keep) < 5000)):
             path = folder / "img_align_celeba" / names[i]
             faces[row] = read_square(path, side, "RGB", f"face {path}")  # the centre square, at the side asked for
-        labels = attributes[list(keep), column] if column is not None else torch.zeros(len(keep), dtype=torch.long)
+        labels = attributes[keep, column] if column is not None else torch.zeros(len(keep), dtype=torch.long)
         return torch.from_numpy(faces).permute(0, 3, 1, 2).contiguous(), labels
 
     def attributes_table(self, path: Path) -> tuple[list[str], Tensor]:
@@ -101,28 +104,27 @@ class CelebA(ganzoo.InMemoryImages):
             raise fault(path, 1, "is not the number of faces" + ("" if lines else " (the file is empty)"))
         if len(lines) < 2 or not lines[1]:
             raise fault(path, 2, "names no attributes")
-        self.attribute_names = lines[1]
+        announced, self.attribute_names = int(lines[0][0]), lines[1]
         count = len(self.attribute_names)
         names, rows = [], []
-        for name, values in entries(path, lines, 3, lambda v: len(v) == count and set(v) <= {"-1", "1"},
-                                    f"{count} values of -1 or 1"):  # fmt: skip
+        for name, values in entries(path, lines, 3, count, {"-1", "1"}, f"{count} values of -1 or 1"):
             names.append(name)
             rows.append([v == "1" for v in values])
-        if len(names) != int(lines[0][0]):
-            raise fault(path, 1, f"announces {int(lines[0][0]):,} faces but the file lists {len(names):,}")
+        if len(names) != announced:  # a cut-short copy
+            raise fault(path, 1, f"announces {announced:,} faces but the file lists {len(names):,}")
         return names, torch.tensor(rows, dtype=torch.long).reshape(len(rows), count)
 
     def in_split(self, names: list[str], path: Path) -> list[int]:
         """The indices of the faces in the configured split, by the partition list in `path`."""
-        lines = read_lines(path)
-        partition = dict(entries(path, lines, 1, lambda v: len(v) == 1 and v[0] in PARTITIONS, "its partition, 0, 1 or 2"))
+        listed = entries(path, read_lines(path), 1, 1, PARTITIONS, "its partition, 0, 1 or 2")
+        partition = {name: value for name, (value,) in listed}
         missing = next((i for i, name in enumerate(names) if name not in partition), None)
-        if missing is not None:
+        if missing is not None:  # face i is on line i + 3 of the attribute list, which has no empty line
             raise ganzoo.UsageError(
                 f"{path} gives no partition to {names[missing]} ({path.parent / 'list_attr_celeba.txt'}, line {missing + 3}): "
                 "the copy is cut short; copy it again"
             )
-        wanted = [str(SPLITS[self.config.split])]
+        wanted = str(SPLITS[self.config.split])
         return [i for i, name in enumerate(names) if partition[name] == wanted]
 
     def column(self) -> int:

@@ -16,6 +16,7 @@ MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
 FOLDER = "cifar-10-batches-bin"
 FILES = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
 RECORD = 1 + 3 * 32 * 32  # a label byte, then the red, green and blue 32x32 planes
+OFFICIAL_RECORDS = 10_000  # in each batch of the release
 
 
 class CIFAR10(ganzoo.InMemoryImages):
@@ -25,6 +26,7 @@ class CIFAR10(ganzoo.InMemoryImages):
 
     class Config(ganzoo.ImageDataConfig):
         split: Literal["train", "test"] = Field("train", description="the official train or test split")
+        verify: bool = Field(True, description="refuse a batch without the official 10,000 records (false: batches of your own)")
 
         def files(self) -> list[Path]:
             return [Path(self.root) / FOLDER / name for name in FILES[self.split]]
@@ -37,17 +39,33 @@ class CIFAR10(ganzoo.InMemoryImages):
         folder = paths[0].parent
         if not all(path.is_file() for path in paths):
             self.fetch(folder)
-        records = []
-        for path in paths:
-            data = np.fromfile(path, dtype=np.uint8)
-            if data.size == 0 or data.size % RECORD:
-                raise ganzoo.UsageError(f"{path} is not CIFAR-10's binary format ({data.size} bytes, not records of {RECORD})")
-            records.append(data.reshape(-1, RECORD))
-        table = torch.from_numpy(np.concatenate(records))
-        labels = table[:, 0].long()
-        if int(labels.max()) > 9:
-            raise ganzoo.UsageError(f"{folder} holds a label {int(labels.max())}; CIFAR-10 has labels 0-9")
-        return table[:, 1:].reshape(-1, 3, 32, 32).contiguous(), labels
+        total = sum(self.records(path) for path in paths)  # judged by the sizes, before a byte is read
+        ganzoo.check_memory(total * RECORD * 5, f"the {total:,} records in {folder}")  # as uint8, then float32
+        table = torch.from_numpy(np.concatenate([self.read(path) for path in paths]))
+        return table[:, 1:].reshape(-1, 3, 32, 32).contiguous(), table[:, 0].long()
+
+    def records(self, path: Path) -> int:
+        """How many records `path` holds, by its size; with `verify`, the official count or a UsageError."""
+        size = path.stat().st_size
+        if size == 0 or size % RECORD:
+            raise ganzoo.UsageError(f"{path} is not CIFAR-10's binary format ({size:,} bytes, not records of {RECORD:,})")
+        if self.config.verify and size // RECORD != OFFICIAL_RECORDS:
+            raise ganzoo.UsageError(
+                f"{path} holds {size // RECORD:,} records; an official CIFAR-10 batch holds {OFFICIAL_RECORDS:,} "
+                f"(of {RECORD:,} bytes): copy it again, or verify=false reads batches of your own"
+            )
+        return size // RECORD
+
+    def read(self, path: Path) -> np.ndarray:
+        """The records of `path`, one a row, each label checked."""
+        records = np.fromfile(path, dtype=np.uint8).reshape(-1, RECORD)
+        bad = np.flatnonzero(records[:, 0] >= self.classes)
+        if len(bad):
+            raise ganzoo.UsageError(
+                f"{path}: label {records[bad[0], 0]} at record {bad[0]:,} ({len(bad):,} in all) is not a class of "
+                f"CIFAR-10 (0-{self.classes - 1})"
+            )
+        return records
 
     def fetch(self, folder: Path) -> None:
         archive = ganzoo.download(URL, folder.parent / ARCHIVE, md5=MD5, what=f"CIFAR-10 {ARCHIVE}")

@@ -51,14 +51,14 @@ def write_cifar(root):
 
 def test_cifar10_reads_the_binary_release_label_then_rgb_planes(tmp_path):
     folder = write_cifar(tmp_path)
-    train = ganzoo.create_dataset("cifar10", root=str(tmp_path))
+    train = ganzoo.create_dataset("cifar10", root=str(tmp_path), verify=False)  # batches of 4 records
     images, labels = train.tensors()
     assert images.shape == (20, 3, 32, 32) and labels.tolist() == [i % 10 for i in range(4)] * 5
     first = np.frombuffer((folder / "data_batch_1.bin").read_bytes()[:3073], dtype=np.uint8)
     assert images[0, 0, 0, 0] == pytest.approx(first[1] / 127.5 - 1)  # red plane first
     assert images[0, 1, 0, 0] == pytest.approx(first[1 + 1024] / 127.5 - 1)  # then green
     assert images[0, 2, 31, 31] == pytest.approx(first[3072] / 127.5 - 1)  # blue ends the record
-    assert ganzoo.create_dataset("cifar10", root=str(tmp_path), split="test").tensors()[0].shape == (3, 3, 32, 32)
+    assert ganzoo.create_dataset("cifar10", root=str(tmp_path), split="test", verify=False).tensors()[0].shape == (3, 3, 32, 32)
 
 
 @pytest.mark.parametrize(
@@ -78,12 +78,12 @@ def test_damaged_files_are_one_line(tmp_path):
     folder = write_cifar(tmp_path)
     (folder / "data_batch_3.bin").write_bytes(b"\x01" * 100)
     with pytest.raises(ganzoo.UsageError, match="is not CIFAR-10's binary format"):
-        ganzoo.create_dataset("cifar10", root=str(tmp_path)).tensors()
+        ganzoo.create_dataset("cifar10", root=str(tmp_path), verify=False).tensors()
 
 
 def test_an_image_dataset_trains_a_dcgan(tmp_path):
     write_cifar(tmp_path)
-    args = ["train", "--loss", "nonsaturating", "--data", f"cifar10:root={tmp_path},size=16", "--generator",
+    args = ["train", "--loss", "nonsaturating", "--data", f"cifar10:root={tmp_path},size=16,verify=false", "--generator",
             "dcgan:width=8", "--critic", "dcgan:width=8", "--batch-size", "8", "--steps", "2", "--quiet",
             "--out", str(tmp_path / "run")]  # fmt: skip
     assert main(args) == 0
@@ -106,7 +106,7 @@ def test_cifar10_downloads_the_binary_archive_checked_before_unpacking(tmp_path,
     monkeypatch.setattr(cifar10, "URL", f"http://127.0.0.1:{server.server_port}/cifar.tar.gz")
     monkeypatch.setattr(cifar10, "MD5", hashlib.md5(packed.getvalue()).hexdigest())
     root = tmp_path / "root"
-    assert ganzoo.create_dataset("cifar10", root=str(root), download=True).tensors()[0].shape == (20, 3, 32, 32)
+    assert ganzoo.create_dataset("cifar10", root=str(root), download=True, verify=False).tensors()[0].shape == (20, 3, 32, 32)
     assert not (root / cifar10.ARCHIVE).exists()  # the archive goes once unpacked
     monkeypatch.setattr(cifar10, "MD5", "f" * 32)
     with pytest.raises(ganzoo.DownloadError, match="expects f{32}; nothing was kept"):
