@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import to_json
 
-from .errors import ConfigError, GanzooError, shortened
+from .errors import LISTED, ConfigError, GanzooError, listed, shortened
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -144,7 +144,7 @@ class TrainConfig(BaseModel):
         names = [spec.name for spec in value]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
-            raise ValueError(f"names {', '.join(repr(n) for n in twice)} twice; each plugin takes part once "
+            raise ValueError(f"names {listed([shortened(repr(n)) for n in twice])} twice; each plugin takes part once "
                              "(give all its options in one)")  # fmt: skip
         return value
 
@@ -164,21 +164,34 @@ class TrainConfig(BaseModel):
 
 
 def describe_validation(error: ValidationError, given: dict[str, Any]) -> str:
-    parts = []
+    parts, unknown = [], []
+    beside: dict[tuple[Any, ...], list[str]] = {}  # plugin spec -> the keys beside its name and options
     for item in error.errors():
         loc = item["loc"]
-        where = ".".join(str(p) for p in loc) or "config"
+        where = shortened(".".join(str(p) for p in loc) or "config")
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden" and len(loc) == 1:
-            close = difflib.get_close_matches(str(loc[0]), TrainConfig.model_fields, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f" (allowed: {', '.join(TrainConfig.model_fields)})"
-            parts.append(f"unknown setting '{where}'{hint}")
-        elif item["type"] == "extra_forbidden":  # a key beside name and options in a plugin spec
-            parts.append(f"unknown key '{loc[-1]}' in {'.'.join(map(str, loc[:-1]))}: a plugin spec has a name and "
-                         f"options{_options_hint(given, loc[:-1])}")  # fmt: skip
+            unknown.append(where)
+        elif item["type"] == "extra_forbidden":
+            beside.setdefault(loc[:-1], []).append(f"'{shortened(str(loc[-1]))}'")
         else:
             parts.append(f"'{where}': {message} (got {shortened(repr(item['input']))})")
-    return "invalid config: " + "; ".join(parts)
+    for spec, keys in beside.items():
+        parts.append(f"unknown key{'s' * (len(keys) > 1)} {listed(keys)} in {'.'.join(map(str, spec))}: a plugin spec "
+                     f"has a name and options{_options_hint(given, spec)}")  # fmt: skip
+    return "invalid config: " + listed([*_unknown_settings(unknown), *parts], sep="; ")
+
+
+def _unknown_settings(names: list[str]) -> list[str]:
+    """'did you mean' for each of the first few names close to a setting (difflib is slow for
+    50,000 names), then the others in one part with the allowed settings, said once."""
+    close = {name: difflib.get_close_matches(name, TrainConfig.model_fields, n=1) for name in names[:LISTED]}
+    parts = [f"unknown setting '{name}'; did you mean '{match[0]}'?" for name, match in close.items() if match]
+    others = [f"'{name}'" for name in names if not close.get(name)]
+    if others:
+        allowed = ", ".join(TrainConfig.model_fields)
+        parts.append(f"unknown setting{'s' * (len(others) > 1)} {listed(others)} (allowed: {allowed})")
+    return parts
 
 
 #: TrainConfig fields that name plugins -> their kind
@@ -218,11 +231,12 @@ MAX_CONFIG_BYTES = 1 << 20
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    twice = next((k for k in keys if keys.count(k) > 1), None)
-    if twice is not None:
+    settings = dict(pairs)
+    if len(settings) < len(pairs):  # found in one pass: an object of 50,000 keys is read in a blink
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
         raise ValueError(f"the key {shortened(repr(twice))} appears twice in one object")
-    return dict(pairs)
+    return settings
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

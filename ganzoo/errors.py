@@ -50,3 +50,13 @@ class Interrupted(GanzooError):
 def shortened(text: str, limit: int = 200) -> str:
     """`text`, cut to about `limit` characters: an error never echoes a value of megabytes."""
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+#: how many of a list an error names
+LISTED = 5
+
+
+def listed(items: list[str], limit: int = LISTED, sep: str = ", ") -> str:
+    """The first `limit` of `items`, joined, and how many more: an error about 50,000 keys stays one short line."""
+    shown = sep.join(items[:limit])
+    return shown if len(items) <= limit else f"{shown}{sep}and {len(items) - limit:,} more"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import UnionType
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
-from .errors import AmbiguousPlugin, BrokenPlugin, ConfigError, GanzooError, PluginNotFound, shortened
+from .errors import AmbiguousPlugin, BrokenPlugin, ConfigError, GanzooError, PluginNotFound, listed, shortened
 
 #: kind -> entry-point group
 GROUPS = {
@@ -259,13 +259,12 @@ def list_plugins(kind: str | None = None) -> list[PluginInfo]:
 
 
 def describe_error(kind: str, name: str, cls: type, error: Any) -> str:
-    """One line from a pydantic ValidationError, naming the plugin and each bad option."""
-    parts = []
+    """One line from a pydantic ValidationError, naming the plugin and each bad option (the first few)."""
+    parts, unknown = [], []
     for item in error.errors():
-        option = ".".join(str(p) for p in item["loc"]) or "options"
+        option = shortened(".".join(str(p) for p in item["loc"]) or "options")
         if item["type"] == "extra_forbidden":
-            allowed = ", ".join(option.name for option in plugin_options(cls)) or "none"
-            parts.append(f"unknown option '{option}' (allowed: {allowed})")
+            unknown.append(f"'{option}'")
         elif item["type"] == "missing":
             parts.append(f"option '{option}' is required")
         elif not item["loc"]:  # a check of the options together: its message names what is wrong
@@ -273,7 +272,10 @@ def describe_error(kind: str, name: str, cls: type, error: Any) -> str:
         else:
             message = item["msg"].removeprefix("Value error, ")
             parts.append(f"option '{option}': {message} (got {shortened(repr(item['input']))})")
-    return f"{kind} '{name}': " + "; ".join(parts)
+    if unknown:  # the allowed options said once, however many are unknown
+        allowed = ", ".join(option.name for option in plugin_options(cls)) or "none"
+        parts.insert(0, f"unknown option{'s' * (len(unknown) > 1)} {listed(unknown)} (allowed: {allowed})")
+    return f"{kind} '{name}': " + listed(parts, sep="; ")
 
 
 def configure(kind: str, name: str, options: dict[str, Any] | None = None, strict: bool = False) -> tuple[type, Any]:

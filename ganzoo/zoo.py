@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from .errors import BrokenPlugin, CheckpointError, GanzooError, PluginNotFound
+from .errors import BrokenPlugin, CheckpointError, GanzooError, PluginNotFound, listed
 from .registry import ZOO_GROUP, entries, pick
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def model_card(name: str) -> ModelCard:
     try:
         card = ModelCard.model_validate(fields)
     except ValidationError as exc:
-        problems = "; ".join(f"'{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors())
+        problems = listed([f"'{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors()], sep="; ")
         raise BrokenPlugin(f"{where} is invalid: {problems}") from None
     card._folder = source.folder
     return card
