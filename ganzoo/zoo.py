@@ -15,7 +15,8 @@ HF_ENDPOINT (another Hub).
 A download follows redirects only to URLs that meet the card's own rule and fails when it
 runs slower than DOWNLOAD_MIN_RATE bytes a second over DOWNLOAD_STALL_S seconds (a stalled or
 trickling server), as curl's --speed-limit/--speed-time do; a large file on a slow but moving
-link finishes. GANZOO_DOWNLOAD_TIMEOUT adds a cap on the whole transfer. The Hub's files take
+link finishes. GANZOO_DOWNLOAD_TIMEOUT adds a cap on the whole transfer: connecting, the wait for
+the headers and the body; at the cap the connection is shut. The Hub's files take
 the same path: huggingface_hub names the URL, ganzoo's downloader fetches it.
 """
 
@@ -27,6 +28,8 @@ import math
 import hashlib
 import os
 import re
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -267,6 +270,81 @@ class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+class _Deadline:
+    """GANZOO_DOWNLOAD_TIMEOUT's cap on a whole transfer. The sockets' timeout bounds connecting;
+    once connected, a socket is shut when the cap expires, which ends at once a read that waits
+    for the headers or the body (a socket timeout alone restarts with every byte that trickles in)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds, self.started = seconds, time.monotonic()
+        self.socket_timeout = DOWNLOAD_STALL_S if seconds is None else min(DOWNLOAD_STALL_S, seconds)
+        self._sockets: list[socket.socket] = []
+        self._lock, self._expired = threading.Lock(), False
+        self._timer = None if seconds is None else threading.Timer(seconds, self._expire)
+
+    def __enter__(self) -> _Deadline:
+        if self._timer is not None:
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def check(self, url: str, received: int) -> None:
+        """A DownloadError when the cap has passed: what went wrong then is that it took too long."""
+        if self.seconds is not None and (self._expired or time.monotonic() - self.started >= self.seconds):
+            raise DownloadError(
+                f"downloading {url} failed: not finished after {self.seconds:g} s "
+                f"({received} bytes; GANZOO_DOWNLOAD_TIMEOUT sets the limit)"
+            )
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self._expired
+        if expired:  # connected just as the cap expired
+            _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._expired, sockets = True, list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watched:
+    """Mixed into urllib's HTTP(S) handlers: each connection's socket goes to the deadline once open."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def do_open(self, http_class, req, **kwargs):
+        deadline = self.deadline
+
+        class Watched(http_class):
+            def connect(self) -> None:
+                super().connect()
+                deadline.watch(self.sock)
+
+        return super().do_open(Watched, req, **kwargs)
+
+
+class _WatchedHTTP(_Watched, urllib.request.HTTPHandler):
+    pass
+
+
+class _WatchedHTTPS(_Watched, urllib.request.HTTPSHandler):
+    pass
+
+
 def download(
     url: str, target: str | Path, *, sha256: str | None = None, md5: str | None = None, what: str | None = None,
     quiet: bool = False, token: str | None = None,
@@ -292,29 +370,23 @@ def download(
         raise DownloadError(
             f"{what} needs {url}, but GANZOO_OFFLINE={os.environ['GANZOO_OFFLINE']} forbids downloads (cache: {target})"
         )
-    cap = total_timeout()
-    started = time.monotonic()
-    opener = urllib.request.build_opener(_CheckedRedirects)
+    deadline = _Deadline(total_timeout())
+    opener = urllib.request.build_opener(_CheckedRedirects, _WatchedHTTP(deadline), _WatchedHTTPS(deadline))
     request = urllib.request.Request(url)
     if token and urllib.parse.urlsplit(url).scheme == "https":
         request.add_unredirected_header("Authorization", f"Bearer {token}")
 
     def fetch(tmp: Path) -> None:
         digest, received = hashlib.new(algorithm), 0
-        window_start, window_bytes = started, 0  # the last DOWNLOAD_STALL_S seconds' bytes
+        window_start, window_bytes = deadline.started, 0  # the last DOWNLOAD_STALL_S seconds' bytes
         try:
-            with opener.open(request, timeout=DOWNLOAD_STALL_S) as response, tmp.open("wb") as out:
+            with opener.open(request, timeout=deadline.socket_timeout) as response, tmp.open("wb") as out:
                 declared = response.headers.get("Content-Length")
                 total = int(declared) if declared else None
                 with tqdm(total=total, unit="B", unit_scale=True, desc=what, disable=quiet) as bar:
                     # read1: whatever has arrived, so a server that trickles bytes meets the rate check
                     for chunk in iter(lambda: response.read1(_CHUNK), b""):
                         now = time.monotonic()
-                        if cap is not None and now - started > cap:
-                            raise DownloadError(
-                                f"downloading {url} failed: not finished after {cap:g} s "
-                                f"({received} bytes; GANZOO_DOWNLOAD_TIMEOUT sets the limit)"
-                            )
                         window_bytes += len(chunk)
                         if now - window_start >= DOWNLOAD_STALL_S:
                             if window_bytes < DOWNLOAD_MIN_RATE * DOWNLOAD_STALL_S:
@@ -329,11 +401,13 @@ def download(
                         bar.update(len(chunk))
         except urllib.error.HTTPError as exc:
             raise DownloadError(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
-        except TimeoutError:
-            raise DownloadError(f"downloading {url} failed: no data for {DOWNLOAD_STALL_S:g} s") from None
         except (urllib.error.URLError, HTTPException, OSError, ValueError) as exc:
+            deadline.check(url, received)
             reason = getattr(exc, "reason", None) or exc
+            if isinstance(reason, TimeoutError):  # connecting, or the headers or the body, as urllib wraps it or not
+                reason = f"no data for {DOWNLOAD_STALL_S:g} s"
             raise DownloadError(f"downloading {url} failed: {reason}") from None
+        deadline.check(url, received)  # a connection shut at the cap reads as the body's end
         if total is not None and received != total:
             raise DownloadError(f"downloading {url} failed: the body was cut short ({received} of {total} bytes)")
         if digest.hexdigest() != expected:
@@ -343,7 +417,8 @@ def download(
 
     from .checkpoint import atomic_write
 
-    return atomic_write(target, fetch)
+    with deadline:
+        return atomic_write(target, fetch)
 
 
 @contextlib.contextmanager
