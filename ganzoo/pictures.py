@@ -132,6 +132,10 @@ def save_curves(path: Path, runs: dict[str, list[dict[str, float]]]) -> Path:
     """The curves of one run's metrics.jsonl, or of several to compare: each run's losses in a panel
     of its own, then the Wasserstein estimate (where a run has one) and gradient norms of every run
     on shared axes, one colour per run, the legend below the panels."""
+    drawn = [*LOSSES, *(m for panel in SHARED_PANELS for m in panel[2])]
+    empty = [name for name, records in runs.items() if not any(m in r for r in records for m in drawn)]
+    if empty:
+        raise UsageError(f"nothing to draw for {', '.join(map(repr, empty))}: no record holds any of {', '.join(drawn)}")
     labels = dict(zip(runs, short_labels(list(runs))))
     shared = [p for p in SHARED_PANELS if any(m in r for records in runs.values() for r in records for m in p[2])]
     columns = min(LOSS_COLUMNS, len(runs))
@@ -143,21 +147,18 @@ def save_curves(path: Path, runs: dict[str, list[dict[str, float]]]) -> Path:
     for i, (name, records) in enumerate(runs.items()):
         ax = fig.add_subplot(grid[i // columns, i % columns])
         for metric, style in zip(LOSSES, ("-", "--")):
-            points = [(r["step"], r[metric]) for r in records if metric in r]
-            if points:
-                ax.plot(*zip(*points), style, color=colours[name], linewidth=1, label=metric.replace("_", " "))
+            _curve(ax, records, metric, style, color=colours[name], label=metric.replace("_", " "))
         ax.set_title(f"losses: {labels[name]}" if len(runs) > 1 else "losses", fontsize=9)
         ax.set_xlabel("generator step", fontsize=8)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
+        if ax.lines:  # a run with only FID records has no losses
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
         ax.grid(alpha=0.3)
     for row, (title, ylabel, metrics, log_scale) in enumerate(shared, start=loss_rows):
         ax = fig.add_subplot(grid[row, :])
         for name, records in runs.items():
             for metric, style in zip(metrics, ("-", "--")):
-                points = [(r["step"], r[metric]) for r in records if metric in r]
-                if points:
-                    label = metric.replace("_", " ") if len(runs) == 1 else f"{labels[name]}: {metric.replace('_', ' ')}"
-                    ax.plot(*zip(*points), style, color=colours[name] if len(runs) > 1 else None, linewidth=1, label=label)
+                label = metric.replace("_", " ") if len(runs) == 1 else f"{labels[name]}: {metric.replace('_', ' ')}"
+                _curve(ax, records, metric, style, color=colours[name] if len(runs) > 1 else None, label=label)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("generator step", fontsize=8)
         ax.set_ylabel(ylabel)
@@ -166,6 +167,14 @@ def save_curves(path: Path, runs: dict[str, list[dict[str, float]]]) -> Path:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, ncol=1 + len(runs) // 12)
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
+
+
+def _curve(ax, records: list[dict[str, float]], metric: str, style: str, **options) -> None:
+    """`metric` over the steps of the records that hold it; a lone point gets a marker, since a line
+    through one point is not drawn."""
+    points = [(r["step"], r[metric]) for r in records if metric in r]
+    if points:
+        ax.plot(*zip(*points), style, linewidth=1, marker="o" if len(points) == 1 else None, markersize=4, **options)
 
 
 def new_figure(**subplots):
