@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +190,10 @@ class Generator(_Plugin, nn.Module):
     def latent(self, n: int, generator: torch.Generator | None = None, truncation: float | None = None) -> Tensor:
         """n latent vectors z ~ N(0, I) on the module's device; with `truncation` psi, each
         coordinate beyond +-psi is drawn again until it lies within (BigGAN's truncation trick)."""
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            from .errors import UsageError, shortened
+
+            raise UsageError(f"the number of samples must be a whole number from 0; got {shortened(repr(n), 80)}")
         device = self.device if generator is None else generator.device
         z = torch.randn(n, self.latent_dim, device=device, generator=generator)
         if truncation is not None:
@@ -226,15 +231,39 @@ class Generator(_Plugin, nn.Module):
 
 
 def check_labels(labels: Sequence[int] | Tensor, n: int, classes: int, device: torch.device) -> Tensor:
-    """`labels` as an int64 tensor (n,) on `device`, each in [0, classes); else a UsageError naming the fault."""
-    from .errors import UsageError
+    """`labels` as an int64 tensor (n,) on `device`: n class indices in [0, classes), given as a
+    sequence of whole numbers or an integer tensor (or array); else a UsageError naming the fault."""
+    from .errors import UsageError, shortened
 
-    labels = torch.as_tensor(labels, device=device)
-    if labels.shape != (n,) or labels.is_floating_point() or labels.is_complex():
-        raise UsageError(f"labels must be {n} integers, one per sample; got shape {tuple(labels.shape)} of {labels.dtype}")
-    if n and (labels.min() < 0 or labels.max() >= classes):
-        raise UsageError(f"labels must lie in 0..{classes - 1} (the generator has {classes} classes); got {int(labels.min())}..{int(labels.max())}")
-    return labels.long()
+    def refusal(got: str) -> UsageError:
+        return UsageError(f"labels must be {n} class indices in 0..{classes - 1}, one per sample, as a list or an "
+                          f"integer tensor; got {shortened(got, 80)}")  # fmt: skip
+
+    if not isinstance(labels, (Tensor, Sequence)) and hasattr(labels, "__array__"):  # a NumPy array
+        try:
+            labels = torch.as_tensor(labels)
+        except (TypeError, ValueError, RuntimeError):
+            raise refusal(f"an array of {getattr(labels, 'dtype', 'objects')}") from None
+    if isinstance(labels, Tensor):
+        if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+            raise refusal(f"a tensor of {labels.dtype}")
+        if labels.shape != (n,):
+            raise refusal(f"a tensor of shape {tuple(labels.shape)}")
+        outside = labels[(labels < 0) | (labels >= classes)]
+        if len(outside):
+            raise refusal(str(int(outside[0])))
+        return labels.to(device, torch.long)
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence):  # a generator is spent once read
+        raise refusal(f"a {type(labels).__name__}")
+    odd = [x for x in labels if isinstance(x, bool) or not isinstance(x, numbers.Integral)][:1]
+    if odd:
+        raise refusal(f"a {type(odd[0]).__name__}")
+    if len(labels) != n:
+        raise refusal(f"{len(labels)} labels")
+    outside = [x for x in labels if not 0 <= x < classes][:1]  # checked before int64 could overflow
+    if outside:
+        raise refusal(str(outside[0]))
+    return torch.tensor([int(x) for x in labels], dtype=torch.long, device=device)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def _along(generator: torch.nn.Module, ends: Tensor, steps: int, rows: int, labe
         return generator(path), None
     from .interfaces import check_labels
 
-    per_row = torch.arange(rows) % generator.classes if labels is None else torch.as_tensor(labels)
+    per_row = torch.arange(rows) % generator.classes if labels is None else labels
     per_row = check_labels(per_row, rows, generator.classes, generator.device)
     along = per_row.repeat_interleave(steps)
     return generator(path, along), along

@@ -155,7 +155,7 @@ def test_sample_takes_labels_and_checks_them():
     with torch.no_grad():
         assert torch.equal(drawn, generator(z, torch.full((6,), 2)))
     assert generator.sample(4).shape == (4, 2)  # labels drawn uniformly
-    for bad, needle in (([0, 1], "must be 6 integers"), ([0.5] * 6, "must be 6 integers"), ([3] * 6, "in 0..2")):
+    for bad, needle in (([0, 1], "must be 6 class indices.*got 2 labels"), ([0.5] * 6, "got a float"), ([3] * 6, "in 0..2.*got 3")):
         with pytest.raises(UsageError, match=needle):
             generator.sample(6, labels=bad)
     with pytest.raises(UsageError, match="unconditional: it takes no labels"):
@@ -359,7 +359,7 @@ def test_sample_draws_the_asked_for_classes_one_row_each(tmp_path, capsys):
     three, every = Image.open(tmp_path / "three.png"), Image.open(tmp_path / "all.png")
     assert every.height > 3 * three.height  # ten rows against three
     assert main(["sample", str(run.generator_path), "--classes", "10"]) == 2
-    assert "labels must lie in 0..9" in capsys.readouterr().err
+    assert "class indices in 0..9, one per sample, as a list or an integer tensor; got 10" in capsys.readouterr().err
     assert main(["sample", "wgan-ring8", "--classes", "1"]) == 2
     assert "unconditional generator: it takes no --classes" in capsys.readouterr().err
     assert main(["evaluate", str(run.generator_path), "--json"]) == 0
