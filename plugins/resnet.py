@@ -25,8 +25,8 @@ def _init(module: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def _conv(cin: int, cout: int, kernel: int = 3, in_block: bool = True) -> nn.Conv2d:
-    conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
+def _conv(cin: int, cout: int, kernel: int = 3, in_block: bool = True, bias: bool = True) -> nn.Conv2d:
+    conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=bias)
     conv.in_block = in_block and kernel == 3
     return conv
 
@@ -38,8 +38,10 @@ class UpBlock(nn.Module):
     def __init__(self, cin: int, cout: int, classes: int) -> None:
         super().__init__()
         norm = (lambda maps: ClassBatchNorm2d(maps, classes)) if classes else nn.BatchNorm2d
-        self.norm1, self.conv1, self.norm2, self.conv2 = norm(cin), _conv(cin, cout), norm(cout), _conv(cout, cout)
-        self.shortcut = _conv(cin, cout, kernel=1)
+        # No biases: every convolution here feeds a BatchNorm (norm2, or the next block's or the output's),
+        # which removes any, so their gradients would be rounding noise that Adam scales to full steps
+        self.norm1, self.conv1, self.norm2 = norm(cin), _conv(cin, cout, bias=False), norm(cout)
+        self.conv2, self.shortcut = _conv(cout, cout, bias=False), _conv(cin, cout, kernel=1, bias=False)
 
     def forward(self, x: Tensor, labels: Tensor | None) -> Tensor:
         norm = (lambda layer, h: layer(h)) if labels is None else (lambda layer, h: layer(h, labels))
@@ -85,7 +87,7 @@ class ResNetGenerator(ganzoo.Generator):
         super().__init__(config)
         channels, side, _ = self.sample_shape
         self.base, width = base_side(side), config.width
-        self.linear = nn.Linear(config.latent_dim, self.base**2 * width)
+        self.linear = nn.Linear(config.latent_dim, self.base**2 * width, bias=False)  # a BatchNorm follows
         self.blocks = nn.ModuleList(UpBlock(width, width, self.classes) for _ in range(int(math.log2(side // self.base))))
         self.out = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), _conv(width, channels, in_block=False), nn.Tanh())
         self.apply(_init)
