@@ -354,6 +354,7 @@ class Worker:
             finals.enqueue_trial(best.params, user_attrs={"ganzoo_seed": seed}, skip_if_exists=False)
 
     def run_trial(self, storage: Any, study: Any, trial: Any) -> None:
+        import optuna
         from optuna.storages import RetryHeartbeatStaleTrialCallback
         from optuna.trial import TrialState
 
@@ -401,8 +402,15 @@ class Worker:
             study.tell(trial, state=TrialState.FAIL)
             print(f"ganzoo: study: {out.name} failed: {exc}", file=sys.stderr)
             return
-        trial.set_user_attr("cpu_seconds", cpu_seconds(out))
-        study.tell(trial, value)
+        try:
+            trial.set_user_attr("cpu_seconds", cpu_seconds(out))
+            study.tell(trial, value)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # its heartbeats were late past the grace period (a loaded machine, a locked database): another
+            # worker failed the trial and queued it again; that retry resumes this finished run folder
+            print(f"ganzoo: study: {out.name} was taken over after missed heartbeats; raise 'grace' in the space "
+                  f"file above {self.space.grace} s if this machine is busy", file=sys.stderr)  # fmt: skip
+            return
         self.ran.append(out.name)
         if not self.quiet:
             settings = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items())

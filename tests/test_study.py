@@ -33,7 +33,7 @@ seeds = {seeds}
 metric = "{metric}"
 direction = "{direction}"
 heartbeat = 1
-grace = 3
+grace = 15
 {extra}
 settings = {{batch_size = 32, log_every = 20, sample_every = 100000}}
 """
@@ -143,6 +143,33 @@ def test_a_worker_killed_mid_trial_loses_nothing(tmp_path):
     assert len(failed) == 1 and failed[0].user_attrs["run"] == f"trials/{killed.name}"
     records = [line for line in (killed / "metrics.jsonl").read_text().splitlines()]
     assert len(records) == 400 // 20  # resumed: one record per logged step, none twice
+
+
+def test_a_worker_declared_dead_while_alive_goes_on_and_its_run_is_reused(tmp_path, capsys, monkeypatch):
+    """Heartbeats late past the grace period (a loaded machine): another worker fails the trial and
+    queues it again while its worker still trains; that worker says so and goes on, and the retry
+    finds the finished run folder."""
+    folder = tmp_path / "study"
+    study.create(folder, space_file(tmp_path, steps=40, trials=1, seeds="[0]"))
+    measure = study.measure
+    taken_over = []
+
+    def measure_after_a_takeover(space, generator_path):
+        if not taken_over:  # as the other worker's fail_stale_trials and its retry callback would
+            search = optuna.load_study(study_name="nonsaturating", storage=study.storage_url(folder, None))
+            (trial,) = search.get_trials(deepcopy=False)
+            search.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)(search, search.get_trials(deepcopy=False)[0])
+            taken_over.append(trial.number)
+        return measure(space, generator_path)
+
+    monkeypatch.setattr(study, "measure", measure_after_a_takeover)
+    study.run(folder, quiet=True)
+    assert "nonsaturating-000 was taken over after missed heartbeats" in capsys.readouterr().err
+    searches = report_trials(folder)[1]["nonsaturating"]
+    assert [t.state.name for t in searches] == ["FAIL", "COMPLETE"]
+    assert searches[1].user_attrs["run"] == "trials/nonsaturating-000"  # the retry reused the run folder
+    assert len((folder / "trials" / "nonsaturating-000" / "metrics.jsonl").read_text().splitlines()) == 40 // 20
 
 
 def test_ctrl_c_stops_a_worker_with_its_trial_resumable(tmp_path):
