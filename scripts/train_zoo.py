@@ -760,6 +760,10 @@ def write_tables() -> None:
     fashion = [card for card in cards if card.dataset == DATASETS["fashion-mnist"]["data"]]
     if fashion:
         replace_block("fashion-table", zoo_table(fashion, "model_cards/", published_column=False))
+        best = min(fashion, key=lambda card: card.metrics["frechet"])
+        replace_block("fashion-picture", f"![{best.name}, the zoo's best Fashion-MNIST card (classifier Frechet "
+                      f"{best.metrics['frechet']:.3g}): samples from `ganzoo sample {best.name}`]"
+                      f"(model_cards/{best.name}/{PICTURE})")  # fmt: skip
 
 
 def main() -> None:
