@@ -1,7 +1,7 @@
 """Fill the README's (and the docs') generated blocks, so no figure there is typed by hand.
 
     python scripts/readme_blocks.py plugins              # the table of built-in plugins, from the registry
-    python scripts/readme_blocks.py suite                # runs the test suite, writes its count and time
+    python scripts/readme_blocks.py suite [LOG]          # runs the test suite (or reads its saved output), writes its count and time
     python scripts/readme_blocks.py study runs/studies/grid25 grid25   # a study's table and picture
 
 Each writes between the markers `<!-- NAME:start -->` and `<!-- NAME:end -->`; the tests check
@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -38,24 +37,26 @@ def plugin_table() -> str:
     return "\n".join(rows)
 
 
-def suite() -> str:
-    """Run `pytest -q` as the README says and describe what it ran and how long it took."""
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=0"],
-                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
-    minutes = (time.perf_counter() - started) / 60
-    summary = done.stdout.strip().splitlines()[-1].strip("= ")
-    durations = re.findall(r"^([\d.]+)s (?:call|setup|teardown)\s+tests/(test_\w+)\.py", done.stdout, re.M)
+SUITE = [sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile", "-p", "no:cacheprovider", "--durations=0"]
+
+
+def suite(log: Path | None = None) -> str:
+    """Run the suite as the README says (or read the output of such a run) and describe what it ran
+    and how long it took."""
+    output = log.read_text() if log else subprocess.run(SUITE, cwd=ROOT, capture_output=True, text=True).stdout
+    summary = output.strip().splitlines()[-1].strip("= ")
+    minutes = float(re.search(r" in ([\d.]+)s", summary).group(1)) / 60
+    durations = re.findall(r"^([\d.]+)s (?:call|setup|teardown)\s+tests/(test_\w+)\.py", output, re.M)
     per_file: dict[str, float] = {}
     for seconds, module in durations:
         per_file[module] = per_file.get(module, 0.0) + float(seconds)
     slowest = ", ".join(f"`{m}` {s / 60:.1f} min" for m, s in sorted(per_file.items(), key=lambda x: -x[1])[:5])
     return (
         f"The suite, measured by `python scripts/readme_blocks.py suite` on {date.today():%Y-%m-%d} ({platform.machine()}, "
-        f"2 cores, CPU only): {summary}, {minutes:.1f} minutes. It trains many small runs, starts runs of two "
-        f"processes, an Optuna study with a PostgreSQL server, every command and Python block of the docs (a few "
-        f"steps each) and every experiment script in a smoke mode. Where the time goes (`pytest --durations`): "
-        f"{slowest}."
+        f"2 cores, CPU only): {summary.split(' in ')[0]}, {minutes:.1f} minutes with one test file per core. It trains "
+        f"many small runs, starts runs of two processes, an Optuna study with a PostgreSQL server, every command and "
+        f"Python block of the docs (a few steps each) and every experiment script in a smoke mode. The slowest files "
+        f"(`pytest --durations`, time summed over both cores): {slowest}."
     )
 
 
@@ -70,13 +71,13 @@ def study(folder: Path, name: str) -> tuple[str, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["plugins", "suite", "study"])
-    parser.add_argument("folder", nargs="?", type=Path, help="study: the study folder")
+    parser.add_argument("folder", nargs="?", type=Path, help="study: the study folder; suite: the saved output of a run of SUITE to read instead")
     parser.add_argument("name", nargs="?", help="study: the name of its blocks (study-NAME)")
     args = parser.parse_args()
     if args.what == "plugins":
         replace_block("plugins", plugin_table())
     elif args.what == "suite":
-        replace_block("suite", suite())
+        replace_block("suite", suite(args.folder))
     else:
         table, picture = study(args.folder, args.name)
         for page, block in ((README, f"study-{args.name}"), (STUDIES_PAGE, f"study-{args.name}-page")):
