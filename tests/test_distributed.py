@@ -25,7 +25,7 @@ from ganzoo.launch import worker_args
 from ganzoo.testing import temporary_distribution
 
 HERE = Path(__file__).resolve().parent
-LIMIT_S = 120
+LIMIT_S = 300  # the shared runs train 19 specs in two processes: minutes on a busy 2-core machine
 TINY = {"generator": "mlp:width=16,depth=1", "critic": "mlp:width=16,depth=1", "batch_size": 16}
 TINY_FLAGS = ["--generator", "mlp:width=16,depth=1", "--critic", "mlp:width=16,depth=1", "--batch-size", "16"]
 QUIET = ["--quiet", "--log-every", "2"]

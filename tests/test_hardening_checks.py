@@ -64,7 +64,7 @@ def test_the_same_spec_text_in_two_folders_is_two_datasets(cache, tmp_path, monk
 )
 def test_a_damaged_cache_file_is_one_line(cache, tmp_path, tensors, needle):
     write_cifar(tmp_path)
-    spec = f"cifar10:root={tmp_path},size=16"
+    spec = f"cifar10:root={tmp_path},size=16,verify=false"
     ganzoo.evaluate(generator(), spec, metrics=["fid"], n=12)
     (path,) = cache.iterdir()
     from ganzoo.checkpoint import read_metadata
@@ -94,7 +94,7 @@ def nan_generator():
 def test_image_metrics_refuse_non_finite_samples(cache, tmp_path):
     write_cifar(tmp_path)
     with pytest.raises(ganzoo.MetricError, match="NaN or infinite pixels"):
-        ganzoo.evaluate(nan_generator(), f"cifar10:root={tmp_path},size=16", metrics=["fid"], n=12)
+        ganzoo.evaluate(nan_generator(), f"cifar10:root={tmp_path},size=16,verify=false", metrics=["fid"], n=12)
 
 
 NAN_PLUGIN = """
@@ -126,7 +126,7 @@ def test_sample_refuses_non_finite_samples(tmp_path, capsys):
 def test_more_real_images_than_the_data_holds_is_refused(cache, tmp_path):
     write_cifar(tmp_path)  # 20 train images
     with pytest.raises(ganzoo.UsageError, match="--n 30 is more real images than .* holds \\(20\\)"):
-        ganzoo.evaluate(generator(), f"cifar10:root={tmp_path},size=16", metrics=["kid"], n=30)
+        ganzoo.evaluate(generator(), f"cifar10:root={tmp_path},size=16,verify=false", metrics=["kid"], n=30)
 
 
 @pytest.mark.parametrize(
@@ -163,7 +163,7 @@ def test_the_inception_weights_are_checked_before_training_starts(tmp_path, monk
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("GANZOO_OFFLINE", "1")
     write_cifar(tmp_path)
-    args = ["train", "--loss", "nonsaturating", "--data", f"cifar10:root={tmp_path},size=16", "--generator",
+    args = ["train", "--loss", "nonsaturating", "--data", f"cifar10:root={tmp_path},size=16,verify=false", "--generator",
             "dcgan:width=8", "--critic", "dcgan:width=8", "--batch-size", "4", "--steps", "4", "--eval-every", "2",
             "--eval-metrics", "kid", "--eval-n", "8", "--quiet", "--out", str(tmp_path / "run")]  # fmt: skip
     assert main(args) == 2
@@ -179,10 +179,10 @@ def test_the_inception_weights_are_checked_before_training_starts(tmp_path, monk
 def test_a_run_on_data_without_an_evaluation_exports_with_what_can_be_measured(tmp_path):
     write_cifar(tmp_path)
     run = tmp_path / "run"
-    args = ["train", "--loss", "nonsaturating", "--data", f"cifar10:root={tmp_path},size=16", "--generator",
+    args = ["train", "--loss", "nonsaturating", "--data", f"cifar10:root={tmp_path},size=16,verify=false", "--generator",
             "dcgan:width=8", "--critic", "dcgan:width=8", "--batch-size", "4", "--steps", "2", "--quiet", "--out", str(run)]  # fmt: skip
     assert main(args) == 0
-    assert main(["zoo", "export", str(run), str(tmp_path / "card"), "--data", f"cifar10:root={tmp_path},size=16"]) == 0
+    assert main(["zoo", "export", str(run), str(tmp_path / "card"), "--data", f"cifar10:root={tmp_path},size=16,verify=false"]) == 0
     text = (tmp_path / "card" / "README.md").read_text()
     assert "has no evaluation of its own" in text and "--metrics fid,kid" in text
     assert (tmp_path / "card" / "sample.png").is_file()

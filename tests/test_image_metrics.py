@@ -78,7 +78,7 @@ def cifar(tmp_path, monkeypatch):
     monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(image_metrics, "inception", lambda device, quiet=False: stand_in)
     write_cifar(tmp_path)
-    return f"cifar10:root={tmp_path},size=16"
+    return f"cifar10:root={tmp_path},size=16,verify=false"
 
 
 def test_evaluate_feeds_the_generator_and_caches_the_real_features(cifar, tmp_path, capsys):
@@ -101,7 +101,7 @@ def test_evaluate_feeds_the_generator_and_caches_the_real_features(cifar, tmp_pa
     [
         (["--metrics", "fid", "--n", "5"], "FID needs more samples than the 6 feature dimensions"),
         (["--metrics", "fid,sharpness"], "unknown metric 'sharpness'; image metrics are fid, kid, is, pr"),
-        (["--metrics", "fid", "--data", "cifar10:root=ROOT,size=32"], "but dataset 'cifar10:root="),
+        (["--metrics", "fid", "--data", "cifar10:root=ROOT,size=32,verify=false"], "but dataset 'cifar10:root="),
     ],
 )
 def test_bad_image_metric_requests_are_one_line(cifar, tmp_path, capsys, args, needle):
@@ -211,7 +211,7 @@ def test_every_image_dataset_is_scored(tmp_path, monkeypatch, name):
     writers = {"mnist": write_mnist, "fashion-mnist": lambda root: write_mnist(root, "FashionMNIST"),
                "cifar10": write_cifar, "celeba": lambda root: write_celeba(root, 12), "lsun": write_lsun}  # fmt: skip
     writers[name](tmp_path)
-    extra = {"celeba": ",split=all", "lsun": ",categories=bedroom+church_outdoor", "cifar10": ""}.get(name, ",verify=false")
+    extra = {"celeba": ",split=all", "lsun": ",categories=bedroom+church_outdoor", "cifar10": ",verify=false"}.get(name, ",verify=false")
     spec = f"{name}:root={tmp_path},size=16{extra}"
     torch.manual_seed(0)  # the generator's weights, whatever ran before
     generator = ganzoo.create_generator("dcgan", sample_shape=(3 if name in ("cifar10", "celeba", "lsun") else 1, 16, 16),
@@ -236,7 +236,7 @@ def test_a_corrupt_archive_is_one_line_and_leaves_nothing(tmp_path, server, monk
 
 def test_too_few_images_for_fid_during_training_is_said_before_the_run(tmp_path, capsys):
     write_cifar(tmp_path)
-    args = ["train", "--loss", "wgan", "--data", f"cifar10:root={tmp_path},size=16", "--generator", "dcgan:width=8",
+    args = ["train", "--loss", "wgan", "--data", f"cifar10:root={tmp_path},size=16,verify=false", "--generator", "dcgan:width=8",
             "--critic", "dcgan:width=8", "--eval-every", "10", "--eval-n", "1000", "--out", str(tmp_path / "run")]  # fmt: skip
     assert main(args) == 2
     assert "FID needs more samples than the 2048 feature dimensions" in capsys.readouterr().err
