@@ -516,9 +516,9 @@ class Trainer:
                     samples_path = self.picture(fixed, reference, metrics_path)
                 if checkpoint_due:
                     self.save_checkpoint()
-        if stopping:
-            self.save_checkpoint()
-            raise Interrupted(f"interrupted at step {self.step}; resume with --resume {self.run_dir}")
+            if stopping:  # still under the stop handler: a second signal (the launcher's death, torchrun's) waits
+                self.save_checkpoint()
+                raise Interrupted(f"interrupted at step {self.step}; resume with --resume {self.run_dir}")
         generator_path = self.export() if main else self.run_dir / "generator.safetensors"
         return TrainResult(self.run_dir, generator_path, samples_path, self.step, last, self.first_step)
 
@@ -663,6 +663,8 @@ def train(
         broken = isinstance(exc, PeerFailed)
         if broken and os.environ.get(LAUNCHER_REPORTS):
             exc.quiet = True  # the peer's own line, or ganzoo's launcher ("killed by SIGKILL"), tells the cause
+        elif isinstance(exc, Interrupted):
+            exc.quiet = not world.main  # every process stopped at the same step; the store may be gone with the launcher
         elif world.size > 1 and not isinstance(exc, KeyboardInterrupt) and not world.first_to_fail():
             exc.quiet = True  # another process reports first; one line tells the story
         raise
