@@ -44,7 +44,7 @@ def suite(log: Path | None = None) -> str:
     """Run the suite as the README says (or read the output of such a run) and describe what it ran
     and how long it took."""
     output = log.read_text() if log else subprocess.run(SUITE, cwd=ROOT, capture_output=True, text=True).stdout
-    summary = output.strip().splitlines()[-1].strip("= ")
+    summary = [line for line in output.splitlines() if re.search(r"\d+ passed.* in [\d.]+s", line)][-1].strip("= ")
     minutes = float(re.search(r" in ([\d.]+)s", summary).group(1)) / 60
     durations = re.findall(r"^([\d.]+)s (?:call|setup|teardown)\s+tests/(test_\w+)\.py", output, re.M)
     per_file: dict[str, float] = {}
