@@ -44,7 +44,10 @@ def suite(log: Path | None = None) -> str:
     """Run the suite as the README says (or read the output of such a run) and describe what it ran
     and how long it took."""
     output = log.read_text() if log else subprocess.run(SUITE, cwd=ROOT, capture_output=True, text=True).stdout
-    summary = [line for line in output.splitlines() if re.search(r"\d+ passed.* in [\d.]+s", line)][-1].strip("= ")
+    summaries = [line.strip("= ") for line in output.splitlines() if re.search(r"\d+ passed.* in [\d.]+s", line)]
+    if not summaries or re.search(r"\d+ (failed|errors?)\b", summaries[-1]):
+        sys.exit(f"readme_blocks: no green pytest summary in the suite's output ({summaries[-1] if summaries else 'none'})")
+    summary = summaries[-1]
     minutes = float(re.search(r" in ([\d.]+)s", summary).group(1)) / 60
     durations = re.findall(r"^([\d.]+)s (?:call|setup|teardown)\s+tests/(test_\w+)\.py", output, re.M)
     per_file: dict[str, float] = {}
