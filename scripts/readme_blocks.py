@@ -3,24 +3,38 @@
     python scripts/readme_blocks.py plugins              # the table of built-in plugins, from the registry
     python scripts/readme_blocks.py suite [LOG]          # runs the test suite (or reads its saved output), writes its count and time
     python scripts/readme_blocks.py study runs/studies/grid25 grid25   # a study's table and picture
+    python scripts/readme_blocks.py times [PAGE ...]     # runs the pages' commands at full length, writes their times
 
-Each writes between the markers `<!-- NAME:start -->` and `<!-- NAME:end -->`; the tests check
-that the plugin table is the one this script writes now.
+The first three write between the markers `<!-- NAME:start -->` and `<!-- NAME:end -->`; the tests
+check that the plugin table is the one this script writes now. `times` runs every block of each
+page in order, as written, in a fresh folder (two pages at a time, one CPU thread per process),
+records each command's wall time in docs/command-times.json and writes `~T` into the comment of
+each command that took 10 s or more. Without PAGE it runs the pages with a command it has not
+timed yet (a new or edited one): the tests fail until it has.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import date
+from multiprocessing import get_context
 from pathlib import Path
 
-from shared import README, ROOT, replace_block
+import torch
+
+from docs_pages import PAGES, TIMES, blocks, commands, lines, relative, with_times
+from shared import README, ROOT, atomic_write, replace_block
 
 STUDIES_PAGE = ROOT / "docs" / "guides" / "studies.md"
 
@@ -71,13 +85,69 @@ def study(folder: Path, name: str) -> tuple[str, Path]:
     return table, picture
 
 
+def time_page(page: Path) -> dict[str, float]:
+    """Run the page's blocks in order, as written, in a fresh folder: each command line's wall time."""
+    folder = Path(tempfile.mkdtemp(prefix="ganzoo-times-"))
+    os.chdir(folder)
+    tempfile.tempdir = str(folder)  # what a Python block writes with tempfile lands here too
+    os.environ["OMP_NUM_THREADS"] = "1"  # the page's commands, and its Python blocks in this process
+    torch.set_num_threads(1)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    namespace: dict = {"__name__": page.stem.replace("-", "_")}
+    measured: dict[str, float] = {}
+    for number, block in enumerate(blocks(page), 1):
+        if block.skip:
+            continue
+        if block.language == "python":
+            exec(compile(block.body, f"{page.name}, block {number}", "exec"), namespace)
+        elif block.language == "bash":
+            failing = [argv for argv, error in commands(block.body) if error]
+            for line in lines(block.body):
+                began = time.perf_counter()
+                done = subprocess.run(["bash", "-c", line.command], env=env, capture_output=True, text=True)
+                measured[line.command] = round(time.perf_counter() - began, 1)
+                if (done.returncode != 0) != (shlex.split(line.command) in failing):
+                    raise SystemExit(f"readme_blocks: {relative(page)}: `{line.command}` exited {done.returncode}: {done.stderr[-1000:]}")
+                print(f"{relative(page)}: {measured[line.command]:7.1f} s  {line.command}", file=sys.stderr, flush=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    return measured
+
+
+def untimed(record: dict) -> list[Path]:
+    """The pages with a command line that the record has no time for."""
+    return [page for page in PAGES for block in blocks(page) if block.language == "bash" and not block.skip
+            if any(line.command not in record["pages"].get(relative(page), {}) for line in lines(block.body))]  # fmt: skip
+
+
+def times(pages: list[Path]) -> None:
+    """Time the pages' commands (two pages at a time), keep each page's times as soon as it is done,
+    and write every long command's time into its comment."""
+    record = json.loads(TIMES.read_text()) if TIMES.exists() else {"pages": {}}
+    pages = list(dict.fromkeys(page.resolve() for page in pages or untimed(record)))
+    record["measured"] = (f"{date.today():%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} cores, CPU only, two pages at a "
+                          f"time, one CPU thread per process, by python scripts/readme_blocks.py times")  # fmt: skip
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:  # a fresh process per page
+        running = {pool.submit(time_page, page): page for page in pages}
+        for done in as_completed(running):
+            record["pages"][relative(running[done])] = done.result()
+            atomic_write(TIMES, lambda tmp: tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n"))
+    for page in PAGES:
+        text = page.read_text()
+        new = with_times(text, record["pages"].get(relative(page), {}))
+        if new != text:
+            atomic_write(page, lambda tmp: tmp.write_text(new))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["plugins", "suite", "study"])
+    parser.add_argument("what", choices=["plugins", "suite", "study", "times"])
     parser.add_argument("folder", nargs="?", type=Path, help="study: the study folder; suite: the saved output of a run of SUITE to read instead")
     parser.add_argument("name", nargs="?", help="study: the name of its blocks (study-NAME)")
+    parser.add_argument("pages", nargs="*", type=Path, help="times: the pages to time [default: those with an untimed command]")
     args = parser.parse_args()
-    if args.what == "plugins":
+    if args.what == "times":
+        times([Path(path) for path in (args.folder, args.name, *args.pages) if path])
+    elif args.what == "plugins":
         replace_block("plugins", plugin_table())
     elif args.what == "suite":
         replace_block("suite", suite(args.folder))

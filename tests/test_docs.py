@@ -9,6 +9,7 @@ must fail with that line and exit 2."""
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import shlex
@@ -19,40 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from docs_pages import PAGES, ROOT, TIMES, blocks, commands, duration, lines, relative, restate, with_times
 from ganzoo.cli import main
 from ganzoo.registry import GROUPS, ZOO_GROUP
 
-ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "plugins.md"
-PAGES = [ROOT / "README.md", *sorted(p for p in (ROOT / "docs").rglob("*.md") if "model_cards" not in p.parts
-                                      and p.parent.name != "experiments")]  # fmt: skip
-FENCE = re.compile(r"^(?:<!-- docs-test: skip (?P<skip>[^>]+) -->\n\n?)?```(?P<language>\w*)\n(?P<body>.*?)^```", re.S | re.M)
 # [text](target) and ![alt](target); the target ends at whitespace (a title may follow) or ")".
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)")
 #: the generator steps a documented `ganzoo train` runs in the tests (resumed runs: a few more)
 SMOKE_STEPS, SMOKE_RESUMED = 3, 6
-
-
-def blocks(page: Path) -> list[tuple[str, str, str | None]]:
-    """(language, body, the reason it is skipped or None) of each fenced block, in order."""
-    return [(m["language"], m["body"], m["skip"]) for m in FENCE.finditer(page.read_text())]
-
-
-def commands(body: str) -> list[tuple[list[str], str | None]]:
-    """Each command line of a bash block (continuations joined, `&&` chains split) and the error
-    line it must print, when the next line is a `# ganzoo: error:` comment."""
-    lines = body.replace("\\\n", " ").splitlines()
-    found: list[tuple[list[str], str | None]] = []
-    for line in lines:
-        stripped = line.strip()
-        if stripped.startswith("# ganzoo: error:") and found:
-            found[-1] = (found[-1][0], stripped[2:].rsplit(" (exit", 1)[0])
-            continue
-        for part in stripped.split("&&"):
-            argv = shlex.split(part, comments=True)
-            if argv and argv[:2] != [".", ".venv/bin/activate"]:  # the test's own environment is active
-                found.append((argv, None))
-    return found
 
 
 def smoke(argv: list[str]) -> list[str]:
@@ -92,16 +68,17 @@ def test_every_block_of_the_page_runs_in_order(tmp_path, monkeypatch, capsys, pa
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     namespace: dict = {"__name__": page.stem.replace("-", "_")}
     ran = 0
-    for number, (language, body, skipped) in enumerate(blocks(page), 1):
-        if skipped or language not in ("bash", "python"):
+    for number, block in enumerate(blocks(page), 1):
+        if block.skip or block.language not in ("bash", "python"):
             continue
-        if language == "python":
+        if block.language == "python":
             try:
-                exec(compile(body, f"{page.name}, block {number}", "exec"), namespace)
+                exec(compile(block.body, f"{page.name}, block {number}", "exec"), namespace)
             except Exception as exc:
-                pytest.fail(f"{page.name}: python block {number} ({body.strip().splitlines()[0]!r}) failed: {type(exc).__name__}: {exc}")
+                first = block.body.strip().splitlines()[0]
+                pytest.fail(f"{page.name}: python block {number} ({first!r}) failed: {type(exc).__name__}: {exc}")
         else:
-            for argv, expected_error in commands(body):
+            for argv, expected_error in commands(block.body):
                 run(argv, expected_error, capsys)
         ran += 1
     # The guide's own tests (a reader pastes them into a test file): pytest would call them; so do we.
@@ -113,9 +90,32 @@ def test_every_block_of_the_page_runs_in_order(tmp_path, monkeypatch, capsys, pa
 
 
 def test_skipped_blocks_say_why_and_are_few():
-    skipped = [(page.name, reason) for page in PAGES for _, _, reason in blocks(page) if reason]
+    skipped = [(page.name, block.skip) for page in PAGES for block in blocks(page) if block.skip]
     assert all(len(reason.split()) >= 3 for _, reason in skipped), skipped
     assert len(skipped) <= 12, skipped
+
+
+def test_long_commands_state_the_time_measured_for_them():
+    """Each command of the docs has a time measured at full length, and each long one states it."""
+    record = json.loads(TIMES.read_text())["pages"]
+    fix = "run `python scripts/readme_blocks.py times` (it times the pages whose commands changed)"
+    for page in PAGES:
+        measured = record.get(relative(page), {})
+        untimed = [line.command for block in blocks(page) if block.language == "bash" and not block.skip
+                   for line in lines(block.body) if line.command not in measured]  # fmt: skip
+        assert not untimed, f"{relative(page)}: no time measured for {untimed}: {fix}"
+        assert with_times(page.read_text(), measured) == page.read_text(), f"{relative(page)} states a time it did not measure: {fix}"
+
+
+def test_a_comment_states_a_long_time_in_its_unit_and_a_short_one_not_at_all():
+    assert [duration(s) for s in (9.9, 10.0, 33.0, 89.0, 90.0, 1000.0)] == [None, "~10 s", "~35 s", "~90 s", "~2 min", "~17 min"]
+    assert restate("the ring, ~3 min on one CPU thread", "~35 s") == "the ring, ~35 s on one CPU thread"
+    assert restate("the ring", "~4 min") == "the ring, ~4 min"
+    assert restate("", "~4 min") == "~4 min"
+    assert restate("the ring, ~3 min on one CPU thread", None) == "the ring"
+    text = "```bash\nganzoo train --loss wgan \\\n  --steps 9  # the ring, ~1 min\nganzoo list\n```\n"
+    assert with_times(text, {"ganzoo train --loss wgan --steps 9": 50.0, "ganzoo list": 12.0}) == (
+        "```bash\nganzoo train --loss wgan \\\n  --steps 9  # the ring, ~50 s\nganzoo list  # ~10 s\n```\n")
 
 
 def relative_links(markdown: Path) -> list[str]:

@@ -139,9 +139,8 @@ def test_shipped_card_is_complete(name):
     assert ganzoo.recorded_options(ganzoo.load_pretrained(name).config) == card.generator_config
 
 
-def test_the_zoo_trainer_retrains_every_shipped_card_with_its_own_command(monkeypatch):
+def test_the_zoo_trainer_retrains_every_shipped_card_with_its_own_command():
     """scripts/train_zoo.py knows each card's recipe and budget: a changed recipe leaves no stale card."""
-    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
     models = {model.name: model for model in importlib.import_module("train_zoo").MODELS}
     for name in SHIPPED:
         assert zoo.model_card(name).training["command"] == models[name].command, name
