@@ -223,8 +223,9 @@ def test_two_processes_end_with_the_weights_of_one(tmp_path, shared_runs, image_
     one = ganzoo.train({**spec, "out": str(tmp_path / "one")}, quiet=True).run_dir
     mine, theirs = final_state(one), final_state(shared_runs[name])
     assert mine.keys() == theirs.keys()
-    for key in mine:  # the same sums in another order: float rounding, nothing more
-        torch.testing.assert_close(theirs[key], mine[key], rtol=1e-4, atol=1e-6, msg=lambda m: f"{key}: {m}")
+    for key in mine:  # the same sums in another order: rounding on the scale of the tensor's largest terms
+        scale = mine[key].abs().max().item() if mine[key].numel() else 0
+        torch.testing.assert_close(theirs[key], mine[key], rtol=1e-4, atol=1e-4 * scale, msg=lambda m: f"{key}: {m}")
     assert json.loads((shared_runs[name] / "config.json").read_text())["world_size"] == 2
     # image metrics during training: each process generated its share, the gathered features score alike
     scores = [[r[k] for r in records(run) for k in ("fid", "kid") if k in r] for run in (one, shared_runs[name])]
