@@ -25,7 +25,7 @@ class DiffAugment(ganzoo.Augment):
             parts = policy.split("+")
             unknown = [p for p in parts if p not in POLICIES]
             if unknown or len(set(parts)) != len(parts):
-                raise ValueError(f"must be {', '.join(POLICIES)} joined by +, each once; got '{policy}'")
+                raise ValueError(f"must be {', '.join(POLICIES)} joined by +, each once")
             return policy
 
     def __call__(self, x: Tensor, progress: float) -> Tensor:
