@@ -1,0 +1,98 @@
+"""What a newcomer meets following the README and the docs on a fresh clone: `git status` stays
+clean after the tour, the exported card's load line works as written, `ganzoo show NAME`,
+DiffAugment's own policy spelling, sampling a checkpoint, and readable pictures."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+from pathlib import PurePosixPath
+
+import pytest
+
+from docs_pages import PAGES, ROOT, blocks, commands
+from ganzoo.cli import cli
+
+
+def default_out(command: str) -> str | None:
+    """What a ganzoo command writes when it is given no --out (the click default), or None."""
+    option = next((p for p in cli.commands[command].params if p.name == "out"), None)
+    return option.default if option is not None and isinstance(option.default, str) else None
+
+
+def written_by_command(argv: list[str]) -> list[str]:
+    """The relative paths one documented command writes in the folder it runs in."""
+    written = [value for flag, value in zip(argv, argv[1:]) if flag in ("--out", "--dir")]
+    # a dataset's download folder, e.g. cifar10:root=data
+    written += [option.split("=", 1)[1] for arg in argv for option in arg.partition(":")[2].split(",") if option.startswith("root=")]
+    words = [a for a in argv if not a.startswith("-")]
+    if argv[0] == "mkdocs" and "build" in argv:
+        written.append("site")  # mkdocs' default site_dir; mkdocs.yml sets no other
+    if argv[0] != "ganzoo" or len(words) < 2:
+        return written
+    command = words[1]
+    if command == "train" and "--out" not in argv and "--resume" not in argv:
+        written.append("runs/LOSS-DATA-TIME")
+    elif command in ("sample", "interpolate", "plot") and "--out" not in argv:
+        written.append(default_out(command))
+    elif words[1:3] == ["zoo", "export"]:
+        written.append(words[4])
+    elif words[1:3] == ["study", "create"]:
+        written.append(words[3])
+    elif words[1:3] == ["plugin", "new"] and "--dir" not in argv:
+        written.append(f"ganzoo-{words[3]}")
+    return written
+
+
+def written_by_python(body: str) -> list[str]:
+    """The relative paths a documented Python block writes: its `"out"` settings and `Path("...")` roots."""
+    written = []
+    for node in ast.walk(ast.parse(body)):
+        if isinstance(node, ast.Dict):
+            written += [v.value for k, v in zip(node.keys, node.values)
+                        if isinstance(k, ast.Constant) and k.value == "out" and isinstance(v, ast.Constant)]  # fmt: skip
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Path" and node.args:
+            if isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                written.append(node.args[0].value)
+    return written
+
+
+def written_by_the_docs() -> set[str]:
+    found = set()
+    for page in PAGES:
+        text = page.read_text()
+        if "mkdocs build" in text:
+            found.add("site")
+        for block in blocks(page):
+            if block.language == "bash":
+                for argv, _ in commands(block.body):
+                    found.update(written_by_command(argv))
+            elif block.language == "python":
+                found.update(written_by_python(block.body))
+    return {path for path in found if not path.startswith("/")}  # an absolute path is the user's own place
+
+
+@pytest.fixture(scope="module")
+def git():
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git clone: .gitignore does not apply")
+    return lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_what_the_docs_commands_write_is_ignored_by_git(git):
+    written = written_by_the_docs()
+    # the parse finds the tour's outputs, so an empty or broken parse cannot pass quietly
+    assert {"runs/grid25", "grid25.png", "curves.png", "paths.png", "sngan.png", "my-cards/grid25", "site"} <= written
+    # a name with a suffix is a file; any other a folder, which git matches by what lies in it
+    probes = {path: path if PurePosixPath(path).suffix else f"{path}/file" for path in written}
+    kept = [path for path in sorted(written) if git("check-ignore", "-q", "--no-index", probes[path]).returncode != 0]
+    assert not kept, f"the docs' commands write these, and git would show them: {kept}; add them to .gitignore"
+
+
+def test_gitignore_ignores_no_tracked_file(git):
+    listed = git("ls-files", "--cached", "--ignored", "--exclude-standard")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == "", f"tracked files that .gitignore matches: {listed.stdout.split()[:10]}"
+    for picture in ("docs/images/wgan-ring8.png", "docs/images/grid25.png", "model_cards/x/sample.png"):
+        assert git("check-ignore", "-q", "--no-index", picture).returncode == 1, picture
