@@ -8,6 +8,7 @@ run's config.json. Its name is the model's name.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -36,8 +37,11 @@ A generator for `{data}`, trained with {objective}. Headline (`ganzoo evaluate`,
 
 ```python
 import ganzoo
-samples = ganzoo.load_pretrained("{name}").sample(64)
+samples = ganzoo.load_pretrained({literal}).sample(64)  # this folder, by its path from where it was exported
 ```
+
+Once the card is published (a card package, or the Hugging Face Hub: `ganzoo zoo export` says how),
+it loads by its name: `ganzoo.load_pretrained("{name}")`.
 
 ## How it was made
 
@@ -55,7 +59,7 @@ again, from this folder:
 #: what a card of data without an evaluation of its own says in place of the table
 UNMEASURED = (
     "`{data}` has no evaluation of its own, so this card records no metrics. Image data can be scored "
-    "with torch-fidelity: `ganzoo evaluate {name} --data {data} --metrics fid,kid --n 10000`."
+    "with torch-fidelity: `ganzoo evaluate {path} --data {data} --metrics fid,kid --n 10000`."
 )
 
 
@@ -100,6 +104,8 @@ def export_card(run: str | Path, folder: str | Path, license: str = "mit", data:
     caption = _picture(generator, spec, folder / PICTURE, f"{folder.name}: {headline(metrics)}")
     sha256 = file_sha256(folder / WEIGHTS)
     command = f"ganzoo train --config {CONFIG} --out runs/{folder.name}"
+    # an unpublished card loads by its path (as given, from where the export ran), not yet by its name
+    path, literal = shlex.quote(folder.as_posix()), json.dumps(folder.as_posix())  # for a shell, for Python
     front = {
         "license": license,
         "library_name": "ganzoo",
@@ -118,9 +124,9 @@ def export_card(run: str | Path, folder: str | Path, license: str = "mit", data:
     objective = " + ".join(f"`{part}`" for part in [str(config.loss), *front["constraints"]])
     table = "\n".join(["| metric | value |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in metric_rows(metrics))])
     if not metrics:
-        table = UNMEASURED.format(data=spec, name=folder.name)
+        table = UNMEASURED.format(data=spec, path=path)
     body = BODY.format(
-        name=folder.name, data=spec, objective=objective, seed=SEED, headline=headline(metrics), caption=caption,
+        name=folder.name, literal=literal, data=spec, objective=objective, seed=SEED, headline=headline(metrics), caption=caption,
         picture=PICTURE, steps=config.steps, batch_size=config.batch_size, train_seed=config.seed, command=command,
         table=table,
     )  # fmt: skip

@@ -5,14 +5,16 @@ DiffAugment's own policy spelling, sampling a checkpoint, and readable pictures.
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 from pathlib import PurePosixPath
 
 import pytest
 
+import ganzoo
 from docs_pages import PAGES, ROOT, blocks, commands
-from ganzoo.cli import cli
+from ganzoo.cli import cli, main
 
 
 def default_out(command: str) -> str | None:
@@ -96,3 +98,39 @@ def test_gitignore_ignores_no_tracked_file(git):
     assert listed.stdout == "", f"tracked files that .gitignore matches: {listed.stdout.split()[:10]}"
     for picture in ("docs/images/wgan-ring8.png", "docs/images/grid25.png", "model_cards/x/sample.png"):
         assert git("check-ignore", "-q", "--no-index", picture).returncode == 1, picture
+
+
+# --- an exported card's README -------------------------------------------------------------------
+
+
+TINY = ["--generator", "mlp:width=16,depth=1", "--critic", "mlp:width=16,depth=1", "--batch-size", "16"]
+
+
+def python_blocks(markdown: str) -> list[str]:
+    return [block.group(1) for block in re.finditer(r"^```python\n(.*?)^```", markdown, re.S | re.M)]
+
+
+def test_an_exported_cards_load_line_runs_as_written_where_it_was_exported(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--loss", "nonsaturating", *TINY, "--steps", "4", "--quiet", "--out", "runs/tiny"]) == 0
+    assert main(["zoo", "export", "runs/tiny", "my-cards/tiny-ring8"]) == 0  # as the README's tour does
+    text = (tmp_path / "my-cards" / "tiny-ring8" / "README.md").read_text()
+    (code,) = python_blocks(text)
+    namespace: dict = {}
+    exec(compile(code, "the card's README", "exec"), namespace)  # not published: no zoo knows the name
+    assert tuple(namespace["samples"].shape) == (64, 2) and namespace["samples"].isfinite().all()
+    assert 'ganzoo.load_pretrained("tiny-ring8")' in text  # and how it loads once published
+    with pytest.raises(ganzoo.PluginNotFound):
+        ganzoo.load_pretrained("tiny-ring8")
+
+
+def test_an_exported_cards_load_line_quotes_an_odd_folder_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--loss", "nonsaturating", *TINY, "--steps", "2", "--quiet", "--out", "run"]) == 0
+    folder = tmp_path / 'cards "a"' / "b's card"
+    assert main(["zoo", "export", "run", str(folder)]) == 0
+    (code,) = python_blocks((folder / "README.md").read_text())
+    monkeypatch.chdir("/")
+    namespace: dict = {}
+    exec(compile(code, "the card's README", "exec"), namespace)
+    assert tuple(namespace["samples"].shape) == (64, 2)
