@@ -63,13 +63,19 @@ def option_lines(options) -> list[str]:
     ])  # fmt: skip
 
 
-@cli.command(short_help="Show one plugin: summary, origin and options.")
-@click.argument("kind")
-@click.argument("name")
-def show(kind: str, name: str) -> None:
-    """Show one plugin of KIND (loss, constraint, generator, critic, dataset, logger): summary, origin, options."""
+@cli.command(
+    short_help="Show one plugin: summary, origin and options.",
+    help=f"Show one plugin: summary, origin, options. KIND ({', '.join(LISTED_KINDS)}) may be left out where "
+    "no other kind has a plugin of that NAME (e.g. ganzoo show diffaugment; but ganzoo show critic dcgan).",
+)  # fmt: skip
+@click.argument("words", nargs=-1, required=True, metavar="[KIND] NAME")
+def show(words: tuple[str, ...]) -> None:
+    from .errors import UsageError
     from .registry import plugin_info
 
+    if len(words) > 2:
+        raise UsageError(f"show takes [KIND] NAME, got {len(words)} words: {' '.join(words)}")
+    kind, name = words if len(words) == 2 else (plugin_kind(words[0]), words[0])
     info = plugin_info(kind, name)
     click.echo(f"{info.kind} {info.name}: {info.summary}")
     click.echo(f"distribution: {info.distribution} {info.version}")
@@ -80,6 +86,27 @@ def show(kind: str, name: str) -> None:
         from .registry import get_class
 
         click.echo(f"training defaults: {get_class('loss', name).defaults.describe()} (train flags override them)")
+
+
+def plugin_kind(name: str) -> str:
+    """The kind of the plugins called NAME (or DIST/NAME), where that is one kind; else one line that says why."""
+    import difflib
+
+    from .errors import PluginNotFound, UsageError
+    from .registry import entries
+
+    bare = name.rpartition("/")[2]
+    offered = {kind: {e.name for e in entries(kind)} for kind in LISTED_KINDS}
+    kinds = [kind for kind, names in offered.items() if bare in names]
+    if len(kinds) > 1:
+        raise UsageError(f"'{bare}' is a plugin of several kinds ({', '.join(kinds)}); say which, e.g. ganzoo show {kinds[0]} {name}")
+    if not kinds and name in LISTED_KINDS:
+        raise UsageError(f"'{name}' is a kind; name one of its plugins too: ganzoo show {name} NAME (ganzoo list {name} lists them)")
+    if not kinds:
+        hint = difflib.get_close_matches(bare, sorted(set().union(*offered.values())), n=1)
+        also = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise PluginNotFound(f"no plugin of any kind is named '{bare}'{also}; ganzoo list shows them all")
+    return kinds[0]
 
 
 class TrainCommand(click.Command):

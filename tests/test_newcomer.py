@@ -134,3 +134,46 @@ def test_an_exported_cards_load_line_quotes_an_odd_folder_name(tmp_path, monkeyp
     namespace: dict = {}
     exec(compile(code, "the card's README", "exec"), namespace)
     assert tuple(namespace["samples"].shape) == (64, 2)
+
+
+# --- ganzoo show [KIND] NAME ---------------------------------------------------------------------
+
+
+def one_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_show_finds_the_kind_of_a_name_that_only_one_kind_has(capsys):
+    assert main(["show", "diffaugment"]) == 0
+    assert capsys.readouterr().out.startswith("augment diffaugment: ")
+    assert main(["show", "ganzoo/wgan"]) == 0  # DIST/NAME too
+    assert capsys.readouterr().out.startswith("loss wgan: ")
+    assert main(["show", "augment", "diffaugment"]) == 0  # the kind, where given, as before
+    assert capsys.readouterr().out.startswith("augment diffaugment: ")
+
+
+def test_show_of_a_name_several_kinds_have_lists_the_kinds_in_one_line(capsys):
+    assert main(["show", "dcgan"]) == 2
+    assert "'dcgan' is a plugin of several kinds (generator, critic); say which" in one_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("words", "needle"),
+    [(["wgna"], "no plugin of any kind is named 'wgna' (did you mean 'wgan'?)"),
+     (["loss"], "'loss' is a kind; name one of its plugins too: ganzoo show loss NAME"),
+     (["loss", "wgan", "clip"], "show takes [KIND] NAME, got 3 words")],
+)  # fmt: skip
+def test_show_with_no_such_name_or_too_many_words_is_one_line(capsys, words, needle):
+    assert main(["show", *words]) == 2
+    assert needle in one_error(capsys)
+
+
+def test_show_help_lists_every_kind(capsys):
+    from ganzoo.registry import GROUPS
+
+    assert main(["show", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "[KIND] NAME" in help_text
+    assert all(kind in help_text for kind in GROUPS), [k for k in GROUPS if k not in help_text]
