@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "ganzoo.interfaces": [
         "Loss", "Constraint", "Generator", "Critic", "Dataset", "Logger", "Augment", "GaussianMixture", "InMemoryImages", "ImageDataConfig",
-        "Config", "NetworkConfig", "GeneratorConfig", "ConditionalConfig", "Labelled", "takes_labels", "recorded_options",
+        "Config", "NetworkConfig", "GeneratorConfig", "ConditionalConfig", "LazyConfig", "Labelled", "takes_labels", "recorded_options",
         "TrainDefaults", "Shard", "epoch_indices", "check_memory",
     ],
     "ganzoo.registry": [

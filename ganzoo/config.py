@@ -7,12 +7,14 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import to_json
 
 from .errors import LISTED, ConfigError, GanzooError, listed, shortened
+from .schedule import Schedule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,6 +75,30 @@ def parse_spec(text: str) -> dict[str, Any]:
 Precision = Literal["fp32", "bf16"]
 
 
+def _scheduled(allowed: str, number: Callable[[float], bool], ends: Callable[[float], bool]) -> AfterValidator:
+    """A number `number` accepts, or a schedule (ganzoo.schedule) whose start and end `ends` accepts."""
+
+    def check(value: float | str) -> float | str:
+        values = [value] if not isinstance(value, str) else [Schedule.parse(value).start, Schedule.parse(value).end]
+        test = ends if isinstance(value, str) else number
+        bad = [v for v in values if not test(v)]
+        if bad:
+            raise ValueError(f"must be {allowed}; got {bad[0]:g}")
+        return value
+
+    return AfterValidator(check)
+
+
+#: a learning rate: above 0, or a schedule that may end at 0
+Rate = Annotated[float | str, _scheduled("above 0 (a schedule's start and end at least 0)", lambda v: v > 0, lambda v: v >= 0)]
+#: one of Adam's betas, or a schedule of it
+Beta = Annotated[float | str, _scheduled("in [0, 1)", lambda v: 0 <= v < 1, lambda v: 0 <= v < 1)]
+#: the EMA's decay, or a schedule of it (which may start at 0: the EMA then follows the generator)
+Decay = Annotated[float | str, _scheduled("in (0, 1) (a schedule's in [0, 1))", lambda v: 0 < v < 1, lambda v: 0 <= v < 1)]
+#: the EMA's half-life in images, or a schedule of it
+HalfLife = Annotated[float | str, _scheduled("at least 0 images", lambda v: v >= 0, lambda v: v >= 0)]
+
+
 class TrainConfig(BaseModel):
     """Everything a run needs. Fields left as None take the loss's recommended defaults.
 
@@ -96,11 +122,13 @@ class TrainConfig(BaseModel):
     critic_boost_first: int | None = Field(None, ge=0)
     critic_boost_every: int | None = Field(None, gt=0)
     optimizer: Literal["adam", "rmsprop"] | None = None
-    lr: float | None = Field(None, gt=0, description="learning rate of both networks")
-    lr_generator: float | None = Field(None, gt=0)
-    lr_critic: float | None = Field(None, gt=0)
-    betas: tuple[float, float] | None = None
-    lr_decay: Literal["none", "linear"] = Field("none", description="learning rates decayed linearly to 0 over the run (SNGAN)")
+    lr: Rate | None = Field(None, description="learning rate of both networks (a number or a schedule)")
+    lr_generator: Rate | None = None
+    lr_critic: Rate | None = None
+    betas: tuple[Beta, Beta] | None = None
+    lr_decay: Literal["none", "linear"] = Field(
+        "none", description="learning rates decayed linearly to 0 over the run (SNGAN): the schedule linear:LR:0:run"
+    )
 
     conditional: bool = Field(False, description="condition both networks on the data's labels")
     fake_labels: Literal["real", "uniform"] = Field(
@@ -110,7 +138,10 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, ge=0, lt=2**63, description="random seed")
     device: str = "auto"
     precision: Precision = "fp32"
-    ema: float | None = Field(None, gt=0, lt=1, description="generator EMA decay")
+    ema: Decay | None = Field(None, description="generator EMA decay")
+    ema_half_life: HalfLife | None = Field(
+        None, description="generator EMA by its half-life in images (StyleGAN's and R3GAN's way), instead of ema"
+    )
     compile: bool = False
     threads: int | None = Field(
         None, gt=0, le=1024, description="CPU threads; None: OMP_NUM_THREADS if set, else 1 for small networks"
@@ -148,12 +179,15 @@ class TrainConfig(BaseModel):
                              "(give all its options in one)")  # fmt: skip
         return value
 
-    @field_validator("betas")
-    @classmethod
-    def _betas(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
-        if value is not None and not all(0 <= b < 1 for b in value):
-            raise ValueError("each beta must be in [0, 1)")
-        return value
+    @model_validator(mode="after")
+    def _one_ema(self):
+        if self.ema is not None and self.ema_half_life is not None:
+            raise ValueError("ema and ema_half_life both set the generator's EMA; give one")
+        if self.lr_decay == "linear":
+            scheduled = [f for f in ("lr", "lr_generator", "lr_critic") if isinstance(getattr(self, f), str)]
+            if scheduled:
+                raise ValueError(f"lr_decay linear and the schedule of {scheduled[0]} both set the learning rate; give one")
+        return self
 
     @field_validator("device")
     @classmethod

@@ -47,6 +47,13 @@ class ConditionalConfig(Config):
     label_options: ClassVar[tuple[str, ...]] = ("classes",)
 
 
+class LazyConfig(Config):
+    """Mixed into a constraint's Config, it makes its penalty lazy (StyleGAN2's lazy regularisation):
+    the loop computes it on every `every`-th critic step only, multiplied by `every`."""
+
+    every: int = Field(1, ge=1, le=1_000_000, description="compute the penalty on every K-th critic step only, times K")
+
+
 def recorded_options(config: Config, leave_out: set[str] = frozenset()) -> dict[str, Any]:
     """A network's options as a run or an exported file records them (JSON types): an unconditional
     network's without its conditioning options, so they read as they did before conditioning existed."""
@@ -103,6 +110,11 @@ class Loss(_Plugin):
     defaults: ClassVar[TrainDefaults] = TrainDefaults()
     #: True when -critic_loss estimates a Wasserstein distance, which the loop then logs.
     estimates_wasserstein: ClassVar[bool] = False
+    #: True for a loss that compares real and fake in the generator step too (a relativistic one):
+    #: the loop then scores the stream's next real batch in each generator step, augmented and
+    #: perturbed as a critic step sees it (in a conditional run the fakes take its labels), and
+    #: calls `generator_loss(fake_scores, real_scores)`; the gradient reaches the generator only.
+    generator_sees_real: ClassVar[bool] = False
 
     def __init__(self, config: Config | None = None) -> None:
         self._init_config(config)
@@ -111,6 +123,8 @@ class Loss(_Plugin):
         raise NotImplementedError
 
     def generator_loss(self, fake_scores: Tensor) -> Tensor:
+        """The generator's loss from its fakes' scores; `generator_loss(fake_scores, real_scores)`
+        for a loss that sets `generator_sees_real`."""
         raise NotImplementedError
 
     def perturb(self, x: Tensor, progress: float) -> Tensor:
@@ -278,6 +292,10 @@ class Labelled:
 
     def __call__(self, x: Tensor) -> Tensor:
         return self.critic(x, self.labels)
+
+    def of_fakes(self) -> Labelled:
+        """The view that scores samples under the fakes' labels (what a penalty on fakes uses)."""
+        return Labelled(self.critic, self.fake_labels, self.fake_labels)
 
 
 class Critic(_Plugin, nn.Module):

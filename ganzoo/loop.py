@@ -123,17 +123,20 @@ def plan(config: TrainConfig | dict[str, Any]) -> Plan:
         "eval_metrics": eval_metrics,
     }
     # Record each plugin's full options (defaults included, data-derived shape left out).
+    # Scheduled options are recorded as their schedules.
     specs = {
-        role: {"name": getattr(cfg, role).name, "options": recorded_options(plugins[role].config, set(from_data))}
+        role: {"name": getattr(cfg, role).name,
+               "options": {**recorded_options(plugins[role].config, set(from_data)), **plugins[role].scheduled}}
         for role in ("loss", "data", "generator", "critic")
-    }
+    }  # fmt: skip
     for field, role in (("constraints", "constraint"), ("loggers", "logger")):
         specs[field] = [
-            {"name": spec.name, "options": plugins[f"{role}.{i}"].config.model_dump()}
+            {"name": spec.name, "options": {**plugins[f"{role}.{i}"].config.model_dump(), **plugins[f"{role}.{i}"].scheduled}}
             for i, spec in enumerate(getattr(cfg, field))
         ]
     if cfg.augment is not None:
-        specs["augment"] = {"name": cfg.augment.name, "options": plugins["augment"].config.model_dump(mode="json")}
+        augment = plugins["augment"]
+        specs["augment"] = {"name": cfg.augment.name, "options": {**augment.config.model_dump(mode="json"), **augment.scheduled}}
     return Plan(to_config({**cfg.model_dump(), **filled, **specs}), plugins, sample_shape)
 
 
@@ -312,7 +315,14 @@ class Trainer:
         if len(plan_.sample_shape) == 3:  # convolutions run faster channels-last, on the CPU too (20% here)
             self.generator.to(memory_format=torch.channels_last)
             self.critic.to(memory_format=torch.channels_last)
-        self.gan = GANStep(cfg, world, self.device, self.loss, self.constraints, self.generator, self.critic, self.augment)
+        built = {"loss": self.loss, "augment": self.augment, **{f"constraint.{i}": c for i, c in enumerate(self.constraints)}}
+        scheduled = {
+            f"{plugins[role].name}.{option}": (plugin.config, option, text)
+            for role, plugin in built.items() if plugin is not None for option, text in plugins[role].scheduled.items()
+        }  # fmt: skip
+        self.gan = GANStep(
+            cfg, world, self.device, self.loss, self.constraints, self.generator, self.critic, self.augment, scheduled
+        )
         self.cuda_rng = self.device.type == "cuda"
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -359,6 +369,7 @@ class Trainer:
             "format": CHECKPOINT,
             "step": str(self.step),
             "real_batches": str(self.gan.real_batches),
+            "critic_updates": str(self.gan.critic_updates),
             "world_size": str(self.world.size),
             "config": self.cfg.model_dump_json(),
             "ganzoo_version": __version__,
@@ -377,6 +388,8 @@ class Trainer:
             raise CheckpointError(f"{path}: its metadata says step {self.step}, its name another")
         gan = self.gan
         gan.real_batches = metadata_int(metadata, "real_batches", path, 0, MAX_STEPS * 10**4, default=0)
+        # written since losses may draw real data in generator steps; before, every real batch was a critic step's
+        gan.critic_updates = metadata_int(metadata, "critic_updates", path, 0, MAX_STEPS * 10**4, default=gan.real_batches)
         saved_size = metadata_int(metadata, "world_size", path, 1, 10**6, default=1)
         tensors = read_tensors(path, self.device)
         load_module(self.generator, "generator", tensors, path)
@@ -384,13 +397,10 @@ class Trainer:
         if gan.ema is not None:
             load_module(gan.ema.module, "ema", tensors, path)
         # The generator's optimizer made one update a step, the critic's one for each real batch.
-        updates = {"optimizer_generator": self.step, "optimizer_critic": gan.real_batches}
+        updates = {"optimizer_generator": self.step, "optimizer_critic": gan.critic_updates}
         for name, opt in (("optimizer_generator", gan.opt_g), ("optimizer_critic", gan.opt_c)):
             load_optimizer(opt, name, tensors, load_metadata_json(metadata, name, path, dict), path, updates[name])
-            for group in opt.param_groups:  # the run's config, not the checkpoint's, sets the hyperparameters
-                group["lr"] = self.cfg.lr_generator if opt is gan.opt_g else self.cfg.lr_critic
-                if "betas" in group:
-                    group["betas"] = tuple(self.cfg.betas)
+        gan.apply_settings(self.step)  # the run's config and schedules, not the checkpoint's, set the hyperparameters
         for kind, expected in self.rng_layout().items():
             state = tensors.get(f"rng.{kind}")
             if state is None or state.dtype != torch.uint8 or state.shape != expected:
@@ -578,6 +588,8 @@ class Trainer:
         return f"ganzoo: {self.objective()}, {cfg.steps:,} steps{start}, batch {cfg.batch_size}, {where} -> {self.run_dir}"
 
     def record(self, values: list[float], critic_norm, generator_norm, seconds: float, cpu_seconds: float) -> dict[str, float]:
+        """A metrics record: losses, gradient norms, times, and the values of what follows a schedule
+        (as of the step just taken)."""
         critic_loss, generator_loss = values
         norms = torch.stack([critic_norm.to("cpu"), generator_norm.to("cpu")]).tolist()
         row = {"step": self.step, "critic_loss": critic_loss, "generator_loss": generator_loss}
@@ -585,6 +597,7 @@ class Trainer:
             row["wasserstein"] = -critic_loss
         row.update({"grad_norm_critic": norms[0], "grad_norm_generator": norms[1], "sec_per_step": seconds,
                     "cpu_sec_per_step": cpu_seconds})  # fmt: skip
+        row.update({f"scheduled.{name}": value for name, value in self.gan.scheduled_values(self.step - 1).items()})
         return row
 
     def check_finite(self, values: list[float]) -> None:

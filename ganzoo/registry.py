@@ -10,7 +10,7 @@ import difflib
 import importlib.metadata as md
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import UnionType
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
@@ -308,15 +308,44 @@ class Configured:
     name: str
     cls: type
     config: Any
+    #: options given as schedules (ganzoo.schedule): the config holds each one's start value
+    scheduled: dict[str, str] = field(default_factory=dict)
 
     def build(self) -> Any:
         return build(self.kind, self.name, self.cls, self.config)
 
 
+#: the kinds of plugin whose float options may follow a schedule over the run
+SCHEDULED_KINDS = ("loss", "constraint", "augment")
+
+
 def configured(kind: str, spec: Any, **set_by_loop: Any) -> Configured:
-    """A PluginSpec (name and options) checked against its plugin's Config; strict unless its options came as text."""
-    cls, config = configure(kind, spec.name, {**spec.options, **set_by_loop}, strict=not spec.from_text)
-    return Configured(kind, spec.name, cls, config)
+    """A PluginSpec (name and options) checked against its plugin's Config; strict unless its options
+    came as text. A loss's, constraint's or augment's float option may be a schedule: its start and
+    its end are each checked as the option, and the config holds the start."""
+    from .schedule import Schedule, looks_like_schedule
+
+    options = {**spec.options, **set_by_loop}
+    texts = {option: value for option, value in options.items() if looks_like_schedule(value)}
+    if texts:
+        cls = get_class(kind, spec.name)
+        option = next(iter(texts))
+        if kind not in SCHEDULED_KINDS:
+            raise ConfigError(f"{kind} '{spec.name}' option '{option}': schedules vary the options of losses, "
+                              "constraints and augments, not a network's or the data's")  # fmt: skip
+        schedules = {}
+        for option, text in texts.items():
+            field_info = cls.Config.model_fields.get(option)
+            if field_info is not None and field_info.annotation is not float:
+                raise ConfigError(f"{kind} '{spec.name}' option '{option}' is not a real number: only those follow a schedule")
+            try:
+                schedules[option] = Schedule.parse(text)
+            except ValueError as exc:
+                raise ConfigError(f"{kind} '{spec.name}' option '{option}': {exc}") from None
+        configure(kind, spec.name, {**options, **{o: s.end for o, s in schedules.items()}}, strict=not spec.from_text)
+        options.update({o: s.start for o, s in schedules.items()})
+    cls, config = configure(kind, spec.name, options, strict=not spec.from_text)
+    return Configured(kind, spec.name, cls, config, texts)
 
 
 def build(kind: str, name: str, cls: type, config: Any) -> Any:

@@ -15,7 +15,8 @@ from .checkpoint import module_tensors, optimizer_tensors
 from .config import TrainConfig
 from .distributed import World
 from .flat import FlatParameters
-from .interfaces import Augment, Constraint, Labelled, Loss, Shard
+from .interfaces import Augment, Constraint, Labelled, LazyConfig, Loss, Shard
+from .schedule import Schedule, value_at
 
 
 def critic_steps(step: int, cfg: TrainConfig) -> int:
@@ -35,32 +36,45 @@ def critic_objective(
     fused: bool = False,
     labels: tuple[torch.Tensor, torch.Tensor] | None = None,
     augment: Augment | None = None,
+    critic_step: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(the loss's critic objective, that plus every constraint's penalty): what one critic step minimises.
 
     Scores are computed under `autocast` and read in float32; penalties get the batches in full
     precision, augmented as the critic sees them (before the loss's perturbation, e.g. instance noise).
     `fused` scores real and fake in one forward, valid for a critic whose samples do not interact.
-    `labels`, in a conditional run: (the real batch's, the fakes').
+    `labels`, in a conditional run: (the real batch's, the fakes'). `critic_step` counts the run's
+    critic steps: a lazy penalty (option `every` = K) is computed on every K-th only, times K.
     """
     if augment is not None:
         real, fake = augment(real, progress), augment(fake, progress)
     with autocast:
-        real_in, fake_in = loss.perturb(real, progress), loss.perturb(fake, progress)
-        if fused:
-            both = scored(critic, torch.cat([real_in, fake_in]), None if labels is None else torch.cat(labels))
-            real_scores, fake_scores = both.split([len(real_in), len(fake_in)])
-        else:
-            real_labels, fake_labels = labels or (None, None)
-            real_scores, fake_scores = scored(critic, real_in, real_labels), scored(critic, fake_in, fake_labels)
+        real_scores, fake_scores = scored_pair(loss, critic, real, fake, progress, fused, labels)
     value = loss.critic_loss(real_scores.float(), fake_scores.float())
     total = value
     judge, real, fake = penalty_view(critic, real, fake.to(real.dtype), labels)
     for constraint in constraints:
+        every = constraint.config.every if isinstance(constraint.config, LazyConfig) else 1
+        if critic_step % every:
+            continue
         penalty = constraint.penalty(judge, real, fake)
         if penalty is not None:
-            total = total + penalty
+            total = total + (penalty * every if every > 1 else penalty)
     return value, total
+
+
+def scored_pair(
+    loss: Loss, critic: Callable, real: torch.Tensor, fake: torch.Tensor, progress: float, fused: bool,
+    labels: tuple[torch.Tensor, torch.Tensor] | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The critic's scores of the real and the fake batch, each through the loss's perturbation; in
+    one forward when `fused`."""
+    real_in, fake_in = loss.perturb(real, progress), loss.perturb(fake, progress)
+    if fused:
+        both = scored(critic, torch.cat([real_in, fake_in]), None if labels is None else torch.cat(labels))
+        return both.split([len(real_in), len(fake_in)])
+    real_labels, fake_labels = labels or (None, None)
+    return scored(critic, real_in, real_labels), scored(critic, fake_in, fake_labels)
 
 
 def scored(critic: Callable, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -86,39 +100,58 @@ def grad_norm(module: nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter], lr: float, device: torch.device) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, params: list[nn.Parameter], device: torch.device) -> torch.optim.Optimizer:
     """Each optimizer's fastest implementation on the device, as measured on the CPU: fused Adam
     66 us a step against 157 us for foreach on the toy critic; RMSprop (no fused kernel) on one
-    flat tensor 38 us single-tensor against 48 us foreach, on 8 tensors 97 us foreach against 115."""
+    flat tensor 38 us single-tensor against 48 us foreach, on 8 tensors 97 us foreach against 115.
+    Its learning rate (and betas) are set before every step, from the run's settings and schedules."""
     if cfg.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=device.type == "cuda" or len(params) > 1)
-    return torch.optim.Adam(params, lr=lr, betas=cfg.betas, fused=True)
+        return torch.optim.RMSprop(params, foreach=device.type == "cuda" or len(params) > 1)
+    return torch.optim.Adam(params, fused=True)
+
+
+def run_settings(cfg: TrainConfig) -> dict[str, float | str]:
+    """The run's settings that the loop sets before every step, each a number or a schedule: the
+    learning rates (`--lr-decay linear` is the schedule linear:LR:0:run), Adam's betas, the EMA's."""
+    rates = {name: getattr(cfg, name) for name in ("lr_generator", "lr_critic")}
+    if cfg.lr_decay == "linear":
+        rates = {name: f"linear:{value!r}:0:run" for name, value in rates.items()}
+    betas = dict(zip(("beta1", "beta2"), cfg.betas)) if cfg.optimizer == "adam" else {}
+    ema = {name: getattr(cfg, name) for name in ("ema", "ema_half_life") if getattr(cfg, name) is not None}
+    return {**rates, **betas, **ema}
 
 
 class GANStep:
     """The networks, their optimizers (and EMA) and the math of one generator step; `real_batches`
-    counts the global batches of real data the critic steps drew."""
+    counts the global batches of real data drawn (by critic steps, and by generator steps of a loss
+    that sees real data), `critic_updates` the critic's steps. `scheduled` maps a plugin option
+    given as a schedule, by the name its logs give it, to (the plugin's config, option, schedule)."""
 
     def __init__(
         self, cfg: TrainConfig, world: World, device: torch.device, loss: Loss, constraints: list[Constraint],
         generator: nn.Module, critic: nn.Module, augment: Augment | None = None,
+        scheduled: dict[str, tuple[Any, str, str]] | None = None,
     ) -> None:  # fmt: skip
         self.cfg, self.world, self.device = cfg, world, device
         self.loss, self.constraints, self.augment = loss, constraints, augment
         self.generator, self.critic = generator, critic
         self.rows = Shard(world.rank, world.size).rows(cfg.batch_size)
         self.local_batchnorm = world.size > 1 and not cfg.sync_batchnorm
-        self.real_batches = 0
+        self.real_batches = self.critic_updates = 0
         self.flat_g, self.flat_c = FlatParameters(self.generator), FlatParameters(self.critic)
-        self.opt_g = make_optimizer(cfg, self.flat_g.optimized, cfg.lr_generator, device)
-        self.opt_c = make_optimizer(cfg, self.flat_c.optimized, cfg.lr_critic, device)
+        self.opt_g = make_optimizer(cfg, self.flat_g.optimized, device)
+        self.opt_c = make_optimizer(cfg, self.flat_c.optimized, device)
+        self.settings = run_settings(cfg)
+        self.scheduled = scheduled or {}
         self.ema = None
-        if cfg.ema:
+        if cfg.ema is not None or cfg.ema_half_life is not None:
             from timm.utils import ModelEmaV3
 
-            # Warmed up (the decay grows from 0 towards cfg.ema), so early pictures show a generator
-            # that has followed the training one, not a barely moved copy of the initial weights.
-            self.ema = ModelEmaV3(self.generator, decay=cfg.ema, use_warmup=True, warmup_power=3 / 4)
+            # A fixed decay is warmed up (it grows from 0 towards cfg.ema), so early pictures show a
+            # generator that has followed the training one, not a barely moved copy of the initial
+            # weights; a scheduled decay or a half-life sets the decay itself at every step.
+            warmup = isinstance(cfg.ema, float)
+            self.ema = ModelEmaV3(self.generator, decay=cfg.ema if warmup else 0.0, use_warmup=warmup, warmup_power=3 / 4)
         self.generator_fn, self.critic_fn = self.generator, self.critic
         self.cuda_graphs = cfg.compile and device.type == "cuda"
         if cfg.compile:
@@ -132,17 +165,42 @@ class GANStep:
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
         # One critic forward for real and fake together, where the critic says its samples do not interact.
         self.fused = bool(getattr(self.critic, "independent_samples", False))
+        self.apply_settings(0)
+
+    def settings_at(self, step: int) -> dict[str, float]:
+        """Every setting the loop sets, and every scheduled plugin option, at generator step `step`:
+        a pure function of the step, so a resumed run continues its schedules exactly."""
+        images, run_images = step * self.cfg.batch_size, self.cfg.steps * self.cfg.batch_size
+        values = {name: value_at(value, images, run_images) for name, value in self.settings.items()}
+        values.update({name: Schedule.parse(text)(images, run_images) for name, (_, _, text) in self.scheduled.items()})
+        return values
+
+    def scheduled_values(self, step: int) -> dict[str, float]:
+        """The values of what follows a schedule at `step`, by name, as the metrics log records them."""
+        scheduled = {name for name, value in self.settings.items() if isinstance(value, str)} | set(self.scheduled)
+        return {name: value for name, value in self.settings_at(step).items() if name in scheduled}
+
+    def apply_settings(self, step: int) -> None:
+        """Sets the optimizers' rates and betas, the EMA's decay and the scheduled plugin options for `step`."""
+        values = self.settings_at(step)
+        for opt, rate in ((self.opt_g, "lr_generator"), (self.opt_c, "lr_critic")):
+            for group in opt.param_groups:
+                group["lr"] = values[rate]
+                if "beta1" in values:
+                    group["betas"] = (values["beta1"], values["beta2"])
+        if self.ema is not None and not self.ema.use_warmup:
+            half_life = values.get("ema_half_life")
+            self.ema.decay = values["ema"] if half_life is None else 0.5 ** (self.cfg.batch_size / half_life) if half_life else 0.0
+        for name, (config, option, _) in self.scheduled.items():
+            setattr(config, option, values[name])
 
     def __call__(self, step: int, real_stream: Iterator, progress: float, log: bool) -> tuple[torch.Tensor, ...]:
         """Generator step `step`: its critic steps, each on the next real batch, then the generator's
         update. Returns the last critic loss and gradient norm, then the generator's (norms when `log`)."""
-        if self.cfg.lr_decay == "linear":  # from the step alone, so a resumed run decays alike
-            for opt, lr in ((self.opt_g, self.cfg.lr_generator), (self.opt_c, self.cfg.lr_critic)):
-                for group in opt.param_groups:
-                    group["lr"] = lr * (1 - step / self.cfg.steps)
+        self.apply_settings(step)
         for _ in range(critic_steps(step, self.cfg)):
             critic_loss, critic_norm = self.critic_step(real_stream, progress, log)
-        generator_loss, generator_norm = self.generator_step(step, progress, log)
+        generator_loss, generator_norm = self.generator_step(step, real_stream, progress, log)
         return critic_loss, critic_norm, generator_loss, generator_norm
 
     def fake_batch(self, draw_labels: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -159,8 +217,7 @@ class GANStep:
         fakes take the real batch's labels (fake_labels=real) or uniform ones."""
         if self.cuda_graphs:  # a new step: the graphs' outputs of the last one are no longer read
             torch.compiler.cudagraph_mark_step_begin()
-        real, real_labels = next(real_stream) if self.cfg.conditional else (next(real_stream), None)
-        self.real_batches += 1
+        real, real_labels = self.real_batch(real_stream)
         z, fake_labels = self.fake_batch(self.cfg.conditional and self.cfg.fake_labels == "uniform")
         if real_labels is not None and fake_labels is None:
             fake_labels = real_labels
@@ -170,8 +227,9 @@ class GANStep:
         with self.world.own_rng():
             loss, total = critic_objective(
                 self.loss, self.constraints, self.critic_fn, real, fake, progress, self.autocast, self.fused, labels,
-                self.augment,
+                self.augment, self.critic_updates,
             )
+        self.critic_updates += 1
         self.flat_c.zero_grad()
         total.backward()
         self.flat_c.gather_grads()
@@ -182,22 +240,40 @@ class GANStep:
             constraint.after_critic_step(self.critic)
         return loss.detach(), norm
 
+    def real_batch(self, real_stream: Iterator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The stream's next real batch and, in a conditional run, its labels."""
+        self.real_batches += 1
+        return next(real_stream) if self.cfg.conditional else (next(real_stream), None)
+
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         return self.generator_fn(z) if labels is None else self.generator_fn(z, labels)
 
-    def generator_step(self, step: int, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def generator_step(self, step: int, real_stream: Iterator, progress: float, log: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One generator update on fakes of uniform labels in a conditional run: the loss's term plus
-        every constraint's generator penalty (AC-GAN's class loss); the loss's term is returned."""
+        every constraint's generator penalty (AC-GAN's class loss); the loss's term is returned. A loss
+        that compares real and fake here (`generator_sees_real`) also gets the scores of the stream's
+        next real batch, seen as a critic step sees it, and the fakes then take that batch's labels."""
         if self.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
-        z, labels = self.fake_batch(self.cfg.conditional)
+        sees_real = self.loss.generator_sees_real
+        real, real_labels = self.real_batch(real_stream) if sees_real else (None, None)
+        z, labels = self.fake_batch(self.cfg.conditional and real_labels is None)
+        labels = real_labels if real_labels is not None else labels
+        real_scores = None
         with self.autocast:
             fake = self.generate(z, labels)
             with self.world.own_rng():
                 if self.augment is not None:  # differentiably: the generator learns through it
                     fake = self.augment(fake, progress)
                 scores = scored(self.critic_fn, self.loss.perturb(fake, progress), labels)
-        loss = total = self.loss.generator_loss(scores.float())
+                if sees_real:  # no gradient reaches the critic in a generator step, nor through real data
+                    with torch.no_grad():
+                        seen = self.augment(real, progress) if self.augment is not None else real
+                        real_scores = scored(self.critic_fn, self.loss.perturb(seen, progress), labels).float()
+        if sees_real:
+            loss = total = self.loss.generator_loss(scores.float(), real_scores)
+        else:
+            loss = total = self.loss.generator_loss(scores.float())
         judge = self.critic if labels is None else Labelled(self.critic, labels, labels)
         for constraint in self.constraints:
             term = constraint.generator_penalty(judge, fake.float())

@@ -8,7 +8,7 @@ import ganzoo
 class GradientPenalty(ganzoo.Constraint):
     """Gradient penalty (Gulrajani et al. 2017, WGAN-GP): critic gradient norms pulled to 1 between real and fake."""
 
-    class Config(ganzoo.Config):
+    class Config(ganzoo.LazyConfig):
         weight: float = Field(10.0, ge=0, description="lambda, the weight of the penalty (10 in the paper)")
 
     def penalty(self, critic: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
