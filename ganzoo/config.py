@@ -64,12 +64,23 @@ def parse_spec(text: str) -> dict[str, Any]:
     if not match:
         raise ValueError(f"'{text}' is not NAME or NAME:key=value,key=value")
     options: dict[str, Any] = {}
-    for item in filter(None, (match["options"] or "").split(",")):
+    items = [item for item in (match["options"] or "").split(",") if item]
+    for at, item in enumerate(items):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"option '{item}' in '{text}' is not key=value")
+            raise ValueError(f"option '{item}' in '{text}' is not key=value{_joined(items, at)}")
         options[key.strip()] = value.strip()
     return {"name": match["name"], "options": options}
+
+
+def _joined(items: list[str], at: int) -> str:
+    """Where bare items follow key=value, as in DiffAugment's own policy=color,translation,cutout:
+    the + form that a value listing several things takes here."""
+    start = next((i for i in range(at - 1, -1, -1) if "=" in items[i]), None)
+    if start is None:
+        return ""
+    end = next((i for i in range(at, len(items)) if "=" in items[i]), len(items))
+    return f"; commas separate options: a value that lists several things joins them by +, as in {'+'.join(items[start:end])}"
 
 
 Precision = Literal["fp32", "bf16"]

@@ -5,6 +5,7 @@ DiffAugment's own policy spelling, sampling a checkpoint, and readable pictures.
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shutil
 import subprocess
@@ -177,3 +178,20 @@ def test_show_help_lists_every_kind(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert "[KIND] NAME" in help_text
     assert all(kind in help_text for kind in GROUPS), [k for k in GROUPS if k not in help_text]
+
+
+# --- DiffAugment's own spelling of its policy ----------------------------------------------------
+
+
+def test_diffaugments_comma_policy_is_answered_with_the_plus_form_which_trains(tmp_path, capsys):
+    tiny = ["--loss", "hinge", "--data", "digits", "--generator", "dcgan:width=8", "--critic", "dcgan:width=8",
+            "--steps", "2", "--quiet"]  # fmt: skip
+    spelled = "diffaugment:policy=color,translation,cutout,cutout=0.25"  # the paper's repository's way
+    assert main(["train", *tiny, "--augment", spelled, "--out", str(tmp_path / "comma")]) == 2
+    err = one_error(capsys)
+    assert "option 'translation'" in err and "joins them by +, as in policy=color+translation+cutout" in err
+    assert not (tmp_path / "comma").exists()
+    fixed = err.split("as in ")[1].split()[0]  # the answer, pasted back
+    assert main(["train", *tiny, "--augment", f"diffaugment:{fixed},cutout=0.25", "--out", str(tmp_path / "plus")]) == 0
+    config = json.loads((tmp_path / "plus" / "config.json").read_text())
+    assert config["augment"]["options"]["policy"] == "color+translation+cutout" and config["augment"]["options"]["cutout"] == 0.25
