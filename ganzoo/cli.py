@@ -86,6 +86,30 @@ def show(words: tuple[str, ...]) -> None:
         from .registry import get_class
 
         click.echo(f"training defaults: {get_class('loss', name).defaults.describe()} (train flags override them)")
+    if info.kind in ("generator", "critic"):
+        counts = parameter_counts(info.kind, name)
+        click.echo(f"parameters with the default options: {'; '.join(counts) if counts else 'builds at none of ' + str(SHOWN_SHAPES)}")
+
+
+#: the sample shapes `ganzoo show` builds a network at to count its parameters: 2-D toy data, MNIST, CIFAR-10
+SHOWN_SHAPES = ((2,), (1, 28, 28), (3, 32, 32))
+
+
+def parameter_counts(kind: str, name: str) -> list[str]:
+    """'64,016 at (1, 28, 28)' for each of SHOWN_SHAPES the network builds at with its default options."""
+    import torch
+
+    from .registry import get_class
+
+    cls, counts = get_class(kind, name), []
+    for shape in SHOWN_SHAPES:
+        try:
+            with torch.device("meta"):  # shapes only: no memory and no time spent on the weights
+                network = cls(cls.Config(sample_shape=shape))
+        except Exception:  # a shape it does not take, or an option it needs: it has no count there
+            continue
+        counts.append(f"{sum(p.numel() for p in network.parameters()):,} at {shape}")
+    return counts
 
 
 def plugin_kind(name: str) -> str:
@@ -150,6 +174,21 @@ def plugin_new(name: str, kind: str, directory: str | None) -> None:
     click.echo(f"  pip install -e {target} && pytest -q {target}")
 
 
+class NumberOrSchedule(click.ParamType):
+    """A number, or a schedule such as cosine:2e-4:5e-5:20M (checked with the rest of the config)."""
+
+    name = "number|schedule"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | str:
+        try:
+            return float(value)
+        except ValueError:
+            return value
+
+
+SCHEDULABLE = NumberOrSchedule()
+
+
 def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
     return click.option(name, *aliases, metavar="NAME[:k=v,...]", help=help_, **kw)
 
@@ -172,17 +211,22 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
 @click.option("--critic-boost", type=int, help="Critic steps in the first and every so often generator steps "
               "(the WGAN schedule's 100), 0 for none [default: the loss's].")  # fmt: skip
 @click.option("--optimizer", type=click.Choice(["adam", "rmsprop"]), help="Optimizer of both networks [default: the loss's].")
-@click.option("--lr", type=float, help="Learning rate of both networks [default: the loss's].")
-@click.option("--lr-generator", type=float, help="Generator learning rate.")
-@click.option("--lr-critic", type=float, help="Critic learning rate.")
-@click.option("--betas", type=(float, float), metavar="B1 B2", help="Adam's betas, e.g. --betas 0.8 0.999 [default: the loss's].")
-@click.option("--lr-decay", type=click.Choice(["none", "linear"]), help="Decay the learning rates linearly to 0 [default: none].")
+@click.option("--lr", type=SCHEDULABLE, help="Learning rate of both networks, a number or a schedule such as "
+              "cosine:2e-4:5e-5:20M (docs/guides/schedules.md) [default: the loss's].")  # fmt: skip
+@click.option("--lr-generator", type=SCHEDULABLE, help="Generator learning rate (or schedule).")
+@click.option("--lr-critic", type=SCHEDULABLE, help="Critic learning rate (or schedule).")
+@click.option("--betas", type=(SCHEDULABLE, SCHEDULABLE), metavar="B1 B2",
+              help="Adam's betas, each a number or a schedule, e.g. --betas 0 cosine:0.9:0.99:20M [default: the loss's].")  # fmt: skip
+@click.option("--lr-decay", type=click.Choice(["none", "linear"]),
+              help="Decay the learning rates linearly to 0: the schedule linear:LR:0:run [default: none].")  # fmt: skip
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
 @click.option(
     "--precision", type=click.Choice(["fp32", "bf16"]),
     help="bf16: the networks run under bf16 autocast, on CUDA and on the CPU [default: fp32].",
 )  # fmt: skip
-@click.option("--ema", type=float, help="Keep an EMA of the generator with this decay, e.g. 0.999.")
+@click.option("--ema", type=SCHEDULABLE, help="Keep an EMA of the generator with this decay, e.g. 0.999.")
+@click.option("--ema-half-life", type=SCHEDULABLE, metavar="IMAGES",
+              help="Keep an EMA of the generator with this half-life in images (or a schedule of it), e.g. 10000.")  # fmt: skip
 @click.option("--conditional", is_flag=True, default=None,
               help="Condition the generator and the critic on the data's labels (class-conditional GAN).")  # fmt: skip
 @click.option(

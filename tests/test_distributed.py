@@ -69,6 +69,11 @@ EXACT = {
     },
     # labels are part of the global batch: real ones sliced by the data, fake ones drawn from the shared stream
     "conditional+uniform-labels": {"loss": "nonsaturating", "conditional": True, "fake_labels": "uniform"},
+    # relativistic: the generator step draws the next real batch from the stream, sharded as the critic step's
+    "rpgan+r1+r2+schedules": {
+        "loss": "rpgan", "constraints": ["r1:gamma=cosine:1:0.1:run", "r2:gamma=0.5,every=2"], "lr": "cosine:2e-4:5e-5:run",
+    },
+    "conditional+ragan": {"loss": "ragan", "conditional": True},
     "digits+dcgan+conditional+ac": {
         "loss": "nonsaturating", "data": "digits", "generator": "dcgan:width=4", "critic": "dcgan:width=4,head=ac",
         "constraints": ["ac"], "conditional": True,
