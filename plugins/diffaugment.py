@@ -18,6 +18,7 @@ class DiffAugment(ganzoo.Augment):
         policy: str = Field("color+translation+cutout", description="the transforms, joined by +: color, translation, cutout")
         translation: float = Field(0.125, ge=0, le=1, description="largest shift, as a fraction of the image side")
         cutout: float = Field(0.5, gt=0, le=1, description="side of the square cut out, as a fraction of the image side")
+        p: float = Field(1.0, ge=0, le=1, description="chance that a sample is augmented (ADA's p, which R3GAN schedules)")
 
         @field_validator("policy")
         @classmethod
@@ -31,9 +32,16 @@ class DiffAugment(ganzoo.Augment):
     def __call__(self, x: Tensor, progress: float) -> Tensor:
         if x.dim() != 4:
             raise ganzoo.UsageError(f"diffaugment transforms images (B, C, H, W); the critic sees {tuple(x.shape)}")
+        p = self.config.p
+        if p == 0:
+            return x
+        augmented = x
         for policy in self.config.policy.split("+"):
-            x = getattr(self, policy)(x)
-        return x
+            augmented = getattr(self, policy)(augmented)
+        if p == 1:
+            return augmented
+        chosen = torch.rand(len(x), 1, 1, 1, device=x.device) < p
+        return torch.where(chosen, augmented, x)
 
     @staticmethod
     def color(x: Tensor) -> Tensor:

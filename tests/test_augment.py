@@ -41,6 +41,15 @@ def test_cutout_zeroes_one_square_of_half_the_side():
     assert zeros.max() == 64 and zeros.min() > 0  # an 8x8 square, cut by the border at most
 
 
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_p_augments_each_sample_with_that_chance(p):
+    x = torch.ones(400, 1, 16, 16)
+    torch.manual_seed(0)
+    out = ganzoo.create_augment("diffaugment", policy="cutout", p=p)(x, 0.0)
+    augmented = (out == 0).flatten(1).any(1).float().mean().item()
+    assert augmented == pytest.approx(p, abs=0.08)
+
+
 def test_bad_policies_are_one_line():
     with pytest.raises(ganzoo.ConfigError, match="must be color, translation, cutout joined by \\+"):
         ganzoo.create_augment("diffaugment", policy="color+flip")
