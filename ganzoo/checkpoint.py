@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, GanzooError
 from .interfaces import recorded_options
 from .registry import build, configure, plugin_info
 
@@ -285,3 +285,75 @@ def metadata_int(metadata: dict[str, str], key: str, path: Path, low: int, high:
     if text is None or not text.strip().isdigit() or not low <= int(text) <= high:
         raise CheckpointError(f"{path}: its '{key}' metadata is {text!r}, expected a whole number from {low} to {high}")
     return int(text)
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    """True for a readable training checkpoint (not an exported generator), judged by its metadata."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("format") == CHECKPOINT
+    except (SafetensorError, OSError, ValueError):
+        return False
+
+
+def checkpoint_config(path: str | Path) -> tuple[Any, dict[str, str]]:
+    """The run config a checkpoint records (a TrainConfig), and the checkpoint's metadata."""
+    from .config import to_config
+
+    path = Path(path)
+    metadata = read_metadata(path, CHECKPOINT)
+    recorded = load_metadata_json(metadata, "config", path, dict)
+    try:
+        return to_config(recorded), metadata
+    except GanzooError as exc:  # written by another ganzoo, or edited: said in one line
+        raise CheckpointError(f"{path}: its config metadata is not a run config this ganzoo reads ({exc})") from None
+
+
+def checkpoint_data(path: str | Path) -> str:
+    """The data a checkpoint's run trained on, where ganzoo may read it: data that reads files of
+    the checkpoint's naming is refused (pass --data), as for an exported generator's."""
+    from .evaluation import parse_data, reads_files
+
+    spec = parse_data(str(checkpoint_config(path)[0].data))
+    if reads_files(spec):
+        raise CheckpointError(f"{path} was trained on '{spec}', which reads files, and a file does not choose what "
+                              "ganzoo reads: give that data with --data (ganzoo sample and evaluate take it)")  # fmt: skip
+    return str(spec)
+
+
+def checkpoint_weights(path: str | Path) -> str:
+    """Which generator weights of a checkpoint one samples: "ema" where the run kept an EMA copy
+    (what the run exports), else "generator"."""
+    return "ema" if any(key.startswith("ema.") for key in file_layout(Path(path))) else "generator"
+
+
+def load_checkpoint_generator(
+    path: str | Path, device: str | torch.device = "cpu", data: str | None = None
+) -> tuple[nn.Module, str]:
+    """The generator of a training checkpoint, in eval mode (its `checkpoint_weights`), and a line
+    saying which weights those are. The data (its run's, or `data`) gives the generator its sample
+    shape and classes, as in the run. Tensor names and shapes are checked before it is allocated."""
+    from .evaluation import parse_data
+    from .registry import create_dataset
+
+    path = Path(path)
+    cfg, metadata = checkpoint_config(path)
+    step = metadata_int(metadata, "step", path, 0, 10**15)
+    spec = parse_data(data or checkpoint_data(path))
+    dataset = create_dataset(spec.name, **spec.options)
+    from_data = {"sample_shape": tuple(dataset.sample_shape), **({"classes": dataset.classes} if cfg.conditional else {})}
+    name = cfg.generator.name
+    cls, config = configure("generator", name, {**cfg.generator.options, **from_data}, strict=True)
+    prefix = checkpoint_weights(path)
+    try:
+        with torch.device("meta"):
+            skeleton = build("generator", name, cls, config)
+    except (NotImplementedError, RuntimeError):  # a plugin that cannot be built on the meta device: checked after
+        skeleton = None
+    if skeleton is not None:
+        own = {key[len(prefix) + 1 :]: value for key, value in file_layout(path).items() if key.startswith(prefix + ".")}
+        check_fit(own, _layout(skeleton.state_dict()), prefix, path)
+    generator = build("generator", name, cls, config)
+    load_module(generator, prefix, read_tensors(path), path)
+    which = "the EMA generator" if prefix == "ema" else "the generator (the run kept no EMA)"
+    return generator.to(device).eval(), f"{which} of {path}, step {step:,}"

@@ -335,7 +335,12 @@ def class_list(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return classes
 
 
-@cli.command(short_help="Draw samples from a pretrained or exported generator.")
+#: --data of the commands that read a checkpoint
+CHECKPOINT_DATA = ("A checkpoint's data, where its run read files of its own (the generator takes its sample shape "
+                   "and classes from the data) [default: the run's].")  # fmt: skip
+
+
+@cli.command(short_help="Draw samples from a pretrained or exported generator, or a checkpoint.")
 @click.argument("name_or_file")
 @click.option("--n", "count", type=click.IntRange(1, 4096),
               help="Number of samples [default: 64; conditional: 8 images of each class, or 1,000 points].")  # fmt: skip
@@ -350,17 +355,20 @@ def class_list(ctx: click.Context, param: click.Parameter, value: str | None) ->
               help="Draw z from a normal truncated at +-PSI, each coordinate beyond it drawn again (BigGAN's "
               "truncation trick): less variety, more fidelity as PSI shrinks [default: none].")  # fmt: skip
 @click.option("--device", default="cpu", show_default=True)
+@_spec_option("--data", CHECKPOINT_DATA)
 def sample(
-    name_or_file: str, count: int | None, classes: list[int] | None, seed: int, out: str, truncation: float | None, device: str
+    name_or_file: str, count: int | None, classes: list[int] | None, seed: int, out: str, truncation: float | None,
+    device: str, data: str | None,
 ) -> None:
-    """Draw samples from a pretrained generator (by name) or an exported .safetensors file; from a
-    conditional one, of the asked-for classes, one row (or colour) per class."""
+    """Draw samples from a pretrained generator (by name), an exported .safetensors file or a
+    training checkpoint (runs/NAME/checkpoints/step-N.safetensors: its EMA generator where the run
+    kept one); from a conditional one, of the asked-for classes, one row (or colour) per class."""
     import torch
 
     from .errors import UsageError
     from .pictures import PER_CLASS, save_samples
 
-    generator = load_any_generator(name_or_file, device)
+    generator = load_any_generator(name_or_file, device, data)
     if classes is not None and not generator.classes:
         raise UsageError(f"{name_or_file} is an unconditional generator: it takes no --classes")
     labels = None
@@ -413,11 +421,15 @@ def interpolate(name_or_file: str, steps: int, rows: int, classes: list[int] | N
 
 def source_title(name_or_file: str) -> str:
     """What made the samples: a zoo name or card folder as it is; for a file, what trained it."""
-    from .checkpoint import GENERATOR, read_metadata
+    from .checkpoint import GENERATOR, checkpoint_config, checkpoint_weights, is_checkpoint, read_metadata
 
     path = Path(name_or_file)
     if not path.is_file():
         return path.name
+    if is_checkpoint(path):
+        cfg, metadata = checkpoint_config(path)
+        ema = ", EMA generator" if checkpoint_weights(path) == "ema" else ""
+        return f"{path.parent.parent.name}/{path.name} ({cfg.loss} on {cfg.data.name}, step {int(metadata['step']):,}{ema})"
     try:
         trained = json.loads(read_metadata(path, GENERATOR).get("trained", "{}"))
     except (ValueError, RecursionError):  # its metadata is damaged: the samples still are what they are
@@ -432,11 +444,11 @@ def real_points(name_or_file: str, seed: int):
     """1000 points of the data a 2-D generator was trained on, to draw beside its samples; None if unknown."""
     import torch
 
-    from .evaluation import parse_data, recorded_data
+    from .evaluation import parse_data
     from .registry import create_dataset
 
     try:
-        spec = parse_data(recorded_data(name_or_file))
+        spec = parse_data(trained_data(name_or_file))
         dataset = create_dataset(spec.name, **spec.options)
     except GanzooError:  # no recorded data (or data from files): the samples alone
         return None
@@ -444,10 +456,18 @@ def real_points(name_or_file: str, seed: int):
     return next(dataset.batches(1000, torch.device("cpu")))
 
 
-def load_any_generator(name_or_file: str, device: str = "cpu"):
-    """A generator from an exported file (an existing file or a .safetensors path), else from the
-    zoo by NAME or DIST/NAME."""
-    from .checkpoint import load_generator
+def trained_data(name_or_file: str) -> str:
+    """The data a generator (by name, card folder, exported file or checkpoint) was trained on."""
+    from .checkpoint import checkpoint_data, is_checkpoint
+    from .evaluation import recorded_data
+
+    return checkpoint_data(name_or_file) if is_checkpoint(name_or_file) else recorded_data(name_or_file)
+
+
+def load_any_generator(name_or_file: str, device: str = "cpu", data: str | None = None, err: bool = False):
+    """A generator from an exported file (an existing file or a .safetensors path), a training
+    checkpoint (saying which of its weights, on stderr where `err`), else from the zoo by NAME or DIST/NAME."""
+    from .checkpoint import is_checkpoint, load_checkpoint_generator, load_generator
     from .errors import UsageError
 
     from .zoo import card_folder
@@ -455,6 +475,10 @@ def load_any_generator(name_or_file: str, device: str = "cpu"):
     if Path(name_or_file).is_dir() and card_folder(name_or_file) is None:
         raise UsageError(f"{name_or_file} is a folder without a model card; give an exported .safetensors file, "
                          "a card folder or a zoo name")  # fmt: skip
+    if is_checkpoint(name_or_file):
+        generator, which = load_checkpoint_generator(name_or_file, device, data)
+        click.echo(f"drew from {which}", err=err)
+        return generator
     if name_or_file.endswith(".safetensors") or Path(name_or_file).is_file():
         return load_generator(name_or_file, device=device)
     from .zoo import load_pretrained
@@ -467,7 +491,7 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         click.echo(line)
 
 
-@cli.command(short_help="Score a pretrained or exported generator.")
+@cli.command(short_help="Score a pretrained or exported generator, or a checkpoint.")
 @click.argument("name_or_file")
 @_spec_option("--data", "Dataset to score against, e.g. digits:size=16 [default: the one it was trained on].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated and real samples.")
@@ -486,7 +510,8 @@ def evaluate(
     name_or_file: str, data: str | None, seed: int, device: str, wanted: list[str] | None, count: int | None,
     reference: str | None, as_json: bool,
 ) -> None:
-    """Score a pretrained generator (by name), a card folder or an exported .safetensors file.
+    """Score a pretrained generator (by name), a card folder, an exported .safetensors file or a
+    training checkpoint (runs/NAME/checkpoints/step-N.safetensors: its EMA generator where the run kept one).
 
     By default the dataset's own evaluation: on 2-D mixtures the modes captured, % high quality
     and reverse KL of the mode histogram on 2,500 samples (the PacGAN/VEEGAN protocol) and exact
@@ -496,14 +521,14 @@ def evaluate(
     printed with their protocol; the real data's features are computed once and reused.
     """
     from .errors import UsageError
-    from .evaluation import class_rows, metric_rows, recorded_data, to_json
+    from .evaluation import class_rows, metric_rows, to_json
     from .evaluation import evaluate as score
 
     for given, flag in ((count, "--n"), (reference, "--reference")):
         if given is not None and not wanted:
             raise UsageError(f"{flag} applies to --metrics only (the data's own evaluation draws its own samples); add --metrics fid or drop {flag}")
-    generator = load_any_generator(name_or_file, device)
-    data = data or recorded_data(name_or_file)
+    generator = load_any_generator(name_or_file, device, data, err=as_json)
+    data = data or trained_data(name_or_file)
     metrics = score(generator, data, seed=seed, metrics=wanted, n=count or 10_000, quiet=as_json, reference=reference)
     if as_json:
         click.echo(to_json({"model": name_or_file, "data": data, "seed": seed, "metrics": metrics}))

@@ -9,12 +9,18 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 import ganzoo
 from docs_pages import PAGES, ROOT, blocks, commands
+from ganzoo.checkpoint import load_checkpoint_generator
 from ganzoo.cli import cli, main
 
 
@@ -195,3 +201,88 @@ def test_diffaugments_comma_policy_is_answered_with_the_plus_form_which_trains(t
     assert main(["train", *tiny, "--augment", f"diffaugment:{fixed},cutout=0.25", "--out", str(tmp_path / "plus")]) == 0
     config = json.loads((tmp_path / "plus" / "config.json").read_text())
     assert config["augment"]["options"]["policy"] == "color+translation+cutout" and config["augment"]["options"]["cutout"] == 0.25
+
+
+# --- sampling and scoring a checkpoint -----------------------------------------------------------
+
+
+def trained(run: Path, *flags: str, steps: int = 6) -> Path:
+    args = ["train", "--loss", "nonsaturating", *TINY, "--steps", str(steps), "--checkpoint-every", "3", "--quiet", "--out", str(run)]
+    assert main([*args, *flags]) == 0
+    return run
+
+
+def test_sample_and_evaluate_take_a_checkpoint_and_draw_from_its_ema_generator(tmp_path, capsys):
+    run = trained(tmp_path / "run", "--ema", "0.9")
+    capsys.readouterr()
+    last, middle = run / "checkpoints" / "step-0000006.safetensors", run / "checkpoints" / "step-0000003.safetensors"
+    # the last checkpoint's EMA generator is the one the run exported
+    from_checkpoint, which = load_checkpoint_generator(last)
+    exported = ganzoo.load_generator(run / "generator.safetensors")
+    z = torch.randn(5, exported.latent_dim)
+    assert torch.equal(from_checkpoint(z), exported(z)) and not from_checkpoint.training
+    assert which == f"the EMA generator of {last}, step 6"
+    # an earlier one holds other weights: the run as it was then
+    assert not torch.equal(load_checkpoint_generator(middle)[0](z), exported(z))
+    assert main(["sample", str(middle), "--n", "100", "--out", str(tmp_path / "middle.png")]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"drew from the EMA generator of {middle}, step 3", f"wrote {tmp_path / 'middle.png'}"]
+    assert Image.open(tmp_path / "middle.png").size[0] > 100
+    assert main(["evaluate", str(last), "--json"]) == 0
+    said = capsys.readouterr()
+    measured, expected = json.loads(said.out)["metrics"], ganzoo.evaluate(exported, "ring8", seed=0)
+    assert measured["w1"] == pytest.approx(expected["w1"]) and measured["modes"] == expected["modes"]
+    assert said.err.strip() == f"drew from the EMA generator of {last}, step 6"  # stdout stays JSON
+
+
+def test_a_checkpoint_of_a_run_without_ema_gives_its_generator_and_says_so(tmp_path, capsys):
+    run = trained(tmp_path / "run")
+    last = run / "checkpoints" / "step-0000006.safetensors"
+    generator, which = load_checkpoint_generator(last)
+    saved = load_file(last)
+    assert all(torch.equal(v, saved[f"generator.{k}"]) for k, v in generator.state_dict().items())
+    assert which == f"the generator (the run kept no EMA) of {last}, step 6"
+    capsys.readouterr()
+    assert main(["evaluate", str(last)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"drew from {which}" and out[1].startswith(f"{last} on ring8")
+
+
+def test_a_conditional_checkpoint_samples_its_classes(tmp_path, capsys):
+    args = ["train", "--loss", "nonsaturating", "--data", "digits", "--generator", "dcgan:width=8", "--critic",
+            "dcgan:width=8", "--conditional", "--steps", "2", "--quiet", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 0
+    checkpoint = tmp_path / "run" / "checkpoints" / "step-0000002.safetensors"
+    assert main(["sample", str(checkpoint), "--classes", "0,3,7", "--out", str(tmp_path / "three.png")]) == 0
+    assert load_checkpoint_generator(checkpoint)[0].classes == 10
+
+
+def test_a_checkpoint_whose_data_reads_files_needs_that_data_given(tmp_path, monkeypatch, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((8, 8), 60 * i, dtype=np.uint8)).save(images / f"{i}.png")
+    data = f"folder:path={images},size=8,channels=1"
+    args = ["train", "--loss", "nonsaturating", "--data", data, "--generator", "dcgan:width=4", "--critic", "dcgan:width=4",
+            "--batch-size", "4", "--steps", "2", "--quiet", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 0
+    checkpoint = str(tmp_path / "run" / "checkpoints" / "step-0000002.safetensors")
+    capsys.readouterr()
+    assert main(["sample", checkpoint, "--out", str(tmp_path / "s.png")]) == 2
+    assert "which reads files, and a file does not choose what ganzoo reads: give that data with --data" in one_error(capsys)
+    assert main(["sample", checkpoint, "--data", data, "--out", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").is_file()
+
+
+def test_a_damaged_checkpoint_is_one_line(tmp_path, capsys):
+    run = trained(tmp_path / "run", steps=3)
+    checkpoint = run / "checkpoints" / "step-0000003.safetensors"
+    tensors, metadata = load_file(checkpoint), safe_metadata(checkpoint)
+    save_file({k: v for k, v in tensors.items() if not k.startswith("generator.")}, str(checkpoint), metadata=metadata)
+    capsys.readouterr()
+    assert main(["sample", str(checkpoint)]) == 2
+    assert "does not fit the generator: missing" in one_error(capsys)
+
+
+def safe_metadata(path: Path) -> dict[str, str]:
+    with safe_open(str(path), framework="pt") as f:
+        return f.metadata()
