@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+import math
 import numbers
 import os
 from dataclasses import dataclass
@@ -202,24 +203,27 @@ class Generator(_Plugin, nn.Module):
         return super()._apply(fn, recurse)
 
     def latent(self, n: int, generator: torch.Generator | None = None, truncation: float | None = None) -> Tensor:
-        """n latent vectors z ~ N(0, I) on the module's device; with `truncation` psi, each
-        coordinate beyond +-psi is drawn again until it lies within (BigGAN's truncation trick)."""
+        """n latent vectors z ~ N(0, I) on the module's device; with `truncation` psi, each coordinate
+        from the normal truncated at +-psi (BigGAN's truncation trick), drawn directly by inverting its
+        distribution function: one uniform draw per coordinate, however small psi is."""
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             from .errors import UsageError, shortened
 
             raise UsageError(f"the number of samples must be a whole number from 0; got {shortened(repr(n), 80)}")
         device = self.device if generator is None else generator.device
-        z = torch.randn(n, self.latent_dim, device=device, generator=generator)
-        if truncation is not None:
-            if not truncation > 0:
-                from .errors import UsageError
+        if truncation is not None and not truncation > 0:
+            from .errors import UsageError
 
-                raise UsageError(f"truncation must be above 0 (a bound on |z|), got {truncation}")
-            outside = z.abs() > truncation
-            while outside.any():  # a fraction erf(psi / sqrt 2) stays each round, so few rounds
-                z[outside] = torch.randn(int(outside.sum()), device=device, generator=generator)
-                outside = z.abs() > truncation
-        return z.to(self.device)
+            raise UsageError(f"truncation must be above 0 (a bound on |z|), got {truncation}")
+        if truncation is None or math.isinf(truncation):
+            return torch.randn(n, self.latent_dim, device=device, generator=generator).to(self.device)
+        # z = sqrt2 erfinv(u erf(psi / sqrt2)), u uniform on (-1, 1): in float64, erf and erfinv stay exact
+        # relative to psi down to the smallest floats (a difference of two CDFs would round to 0.5 - 0.5)
+        u = torch.rand(n, self.latent_dim, device=device, generator=generator, dtype=torch.float64) * 2 - 1
+        z = (math.sqrt(2) * torch.erfinv(u * math.erf(truncation / math.sqrt(2)))).float()
+        bound = torch.tensor(truncation, dtype=torch.float32)  # psi as a float32 not above psi
+        bound = bound if bound <= truncation else torch.nextafter(bound, torch.tensor(0.0))
+        return z.clamp(-bound.item(), bound.item()).to(self.device)
 
     def labels(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n labels drawn uniformly over the classes, on the module's device, after the latents."""
