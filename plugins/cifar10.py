@@ -27,6 +27,8 @@ class CIFAR10(ganzoo.InMemoryImages):
     class Config(ganzoo.ImageDataConfig):
         split: Literal["train", "test"] = Field("train", description="the official train or test split")
         verify: bool = Field(True, description="refuse a batch without the official 10,000 records (false: batches of your own)")
+        mirror: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2000,
+                                   description=f"URL of a folder serving {ARCHIVE} (default: the authors' site)")  # fmt: skip
 
         def files(self) -> list[Path]:
             return [Path(self.root) / FOLDER / name for name in FILES[self.split]]
@@ -68,7 +70,8 @@ class CIFAR10(ganzoo.InMemoryImages):
         return records
 
     def fetch(self, folder: Path) -> None:
-        archive = ganzoo.download(URL, folder.parent / ARCHIVE, md5=MD5, what=f"CIFAR-10 {ARCHIVE}")
+        url = self.config.mirror.rstrip("/") + "/" + ARCHIVE if self.config.mirror else URL
+        archive = ganzoo.download(url, folder.parent / ARCHIVE, md5=MD5, what=f"CIFAR-10 {ARCHIVE}")
         try:
             with tarfile.open(archive) as tar:
                 tar.extractall(folder.parent, filter="data")  # plain files inside the root only

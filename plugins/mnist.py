@@ -81,6 +81,8 @@ class MNIST(ganzoo.InMemoryImages):
         system_package: ClassVar[str] = ""
         split: Literal["train", "test"] = Field("train", description="the official train or test split")
         verify: bool = Field(True, description="check each file's content against its published md5 (false: files of your own)")
+        mirror: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2000,
+                                   description="URL of a folder serving the official .gz files (default: the dataset's own)")  # fmt: skip
 
         def names(self) -> list[str]:
             prefix = "train" if self.split == "train" else "t10k"
@@ -125,9 +127,11 @@ class MNIST(ganzoo.InMemoryImages):
         return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
     def fetch(self, path: Path) -> None:
-        """The official .gz from the mirror, its published md5 checked; read packed, as it comes."""
+        """The official .gz from the mirror (the config's, else the dataset's own), its published md5
+        checked; read packed, as it comes."""
         md5 = dict(self.resources())[path.name]
-        ganzoo.download(self.mirror() + path.name, path, md5=md5, what=f"{self.config.folder} {path.name}")
+        base = self.config.mirror or self.mirror()
+        ganzoo.download(base.rstrip("/") + "/" + path.name, path, md5=md5, what=f"{self.config.folder} {path.name}")
 
     def resources(self) -> list[tuple[str, str]]:
         from torchvision.datasets import MNIST as Official
@@ -158,6 +162,15 @@ class FashionMNIST(MNIST):
     #: as many as the test split's images, which the samples are scored against
     evaluation_samples = 10_000
 
+    def resources(self) -> list[tuple[str, str]]:
+        from torchvision.datasets import FashionMNIST as Official
+
+        return Official.resources
+
+    def mirror(self) -> str:
+        # torchvision's mirror is plain http; the authors' repository serves the same files over https
+        return "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"
+
     def evaluate(self, samples: Tensor, labels: Tensor | None, seed: int) -> dict[str, Any]:
         """Scores of ganzoo's Fashion-MNIST classifier (trained on the train split) of the samples
         against the 10,000 test images at 28x28: classes covered, KL to uniform, confidence and the
@@ -178,12 +191,3 @@ def test_split(config: str) -> tuple[Tensor, Tensor, Tensor]:
     with torch.no_grad():
         features = torch.cat([classifier.features(chunk) for chunk in images.split(1000)])
     return images, labels, features
-
-    def resources(self) -> list[tuple[str, str]]:
-        from torchvision.datasets import FashionMNIST as Official
-
-        return Official.resources
-
-    def mirror(self) -> str:
-        # torchvision's mirror is plain http; the authors' repository serves the same files over https
-        return "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/"
