@@ -17,52 +17,94 @@ done, its best settings are queued once more for each of the study's seeds: the 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import warnings
 import json
 import math
+import os
 import shutil
+import stat
 import sys
 import threading
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, StrictStr, Tag,
+                      ValidationError, field_validator, model_validator)
 
-from .config import PluginSpec, tomllib
-from .errors import ConfigError, GanzooError, Interrupted, UsageError
+from .config import MAX_CONFIG_BYTES, PluginSpec, TrainConfig, tomllib
+from .errors import ConfigError, GanzooError, Interrupted, UsageError, shortened
+from .run_folder import LOCK_FILE
 
 SPACE, DATABASE, TRIALS, FINALS, REPORT = "space.toml", "study.db", "trials", "finals", "report"
+#: the folder's note of its storage, when not DIR/study.db (without a password)
+STORAGE = "storage.url"
 #: the suffix of an objective's Optuna study of final re-runs
 FINAL = ":final"
 #: times a trial is queued again after its worker died or was stopped
 MAX_RETRY = 3
 
 
+#: the largest space file read, as for configs: a space is a few kilobytes; more is a mistake
+MAX_SPACE_BYTES = MAX_CONFIG_BYTES
+#: objectives in one study, and values in one choice: each is planned at create
+MAX_OBJECTIVES, MAX_CHOICES = 100, 100
+#: settings each trial's run gets from the study: its folder, seed, budget, checkpoints and evaluations
+OWNED = {"out": "each trial's folder", "resume": "each trial's folder", "seed": "the space's seeds",
+         "steps": "the space's steps", "threads": "one per worker", "checkpoint_every": "the study",
+         "keep_checkpoints": "the study", "eval_every": "the space's eval_every", "eval_metrics": "the space's metric",
+         "world_size": "the study", "data": "the space's data", "loss": "the objective's loss",
+         "constraints": "the objective's constraints"}  # fmt: skip
+#: metrics of torch-fidelity a study can optimise on image data, and the --eval-metrics name of each
+IMAGE_FIGURES = {"fid": "fid", "kid": "kid", "inception_score": "is", "precision": "pr", "recall": "pr"}
+Number = StrictInt | StrictFloat
+
+
 class Range(BaseModel):
-    """A numeric range: floats (log scale with log = true) or integers (when low and high are)."""
+    """A numeric range: whole numbers for a setting that takes them (n_critic, critic.width), else
+    floats; log = true for a log scale, step for a grid."""
 
     model_config = ConfigDict(extra="forbid")
-    low: float
-    high: float
-    log: bool = False
-    step: float | None = None
+    low: Number
+    high: Number
+    log: StrictBool = False
+    step: Number | None = None
 
     @model_validator(mode="after")
     def _ordered(self):
-        if not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        if not math.isfinite(self.low) or not math.isfinite(self.high) or not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be a finite number below high ({self.high})")
         if self.log and self.low <= 0:
             raise ValueError("a log-scale range needs low > 0")
         return self
 
 
+Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
+
+
 class Choice(BaseModel):
-    """A categorical choice among values (numbers, strings, or lists such as Adam's betas)."""
+    """A categorical choice among values (numbers, strings, or lists of them such as Adam's betas)."""
 
     model_config = ConfigDict(extra="forbid")
-    choices: list[Any] = Field(min_length=1)
+    choices: list[Scalar | list[Scalar]] = Field(min_length=1, max_length=MAX_CHOICES)
+
+
+def _dimension_kind(value: Any) -> str:
+    return "choice" if isinstance(value, dict) and "choices" in value else "range"
+
+
+Dimension = Annotated[Annotated[Range, Tag("range")] | Annotated[Choice, Tag("choice")], Discriminator(_dimension_kind)]
+
+
+def _not_owned(settings: dict[str, Any], where: str) -> dict[str, Any]:
+    """Refuse a setting the study sets itself: searched or fixed, the study's own value would be lost."""
+    owned = next((key for key in settings if key in OWNED), None)
+    if owned is not None:
+        raise ValueError(f"{where} '{owned}' is the study's: {OWNED[owned]} sets it")
+    return settings
 
 
 class Objective(BaseModel):
@@ -73,7 +115,17 @@ class Objective(BaseModel):
     loss: str
     constraints: list[str] = Field(default_factory=list)
     settings: dict[str, Any] = Field(default_factory=dict, description="further TrainConfig settings")
-    space: dict[str, Range | Choice] = Field(default_factory=dict)
+    space: dict[str, Dimension] = Field(default_factory=dict)
+
+    @field_validator("settings")
+    @classmethod
+    def _settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        return _not_owned(settings, "setting")
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, space: dict[str, Any]) -> dict[str, Any]:
+        return _not_owned(space, "space setting")
 
 
 class Space(BaseModel):
@@ -85,10 +137,12 @@ class Space(BaseModel):
     generator: str | None = None
     critic: str | None = None
     settings: dict[str, Any] = Field(default_factory=dict, description="TrainConfig settings every trial shares")
-    steps: int = Field(gt=0, description="generator steps per trial")
+    steps: int = Field(gt=0, le=10**9, description="generator steps per trial")
     trials: int = Field(gt=0, le=10_000, description="trials per objective")
-    seeds: list[int] = Field([0], min_length=1, description="the search's seed (the first) and the final re-runs'")
-    metric: str = Field(description="a figure of the dataset's evaluation (high_quality, frechet, ...) or fid")
+    seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(
+        [0], min_length=1, max_length=100, description="the search's seed (the first) and the final re-runs'"
+    )
+    metric: str = Field(max_length=64, description="a figure of the dataset's evaluation (high_quality, frechet, ...) or fid")
     direction: Literal["maximize", "minimize"]
     sampler: Literal["random", "tpe"] = "random"
     pruner: Literal["none", "median", "hyperband"] = "median"
@@ -96,30 +150,51 @@ class Space(BaseModel):
     pruner_startup: int = Field(5, ge=0, description="trials of an objective the median pruner sees through before it prunes")
     heartbeat: int = Field(10, gt=0, le=3600, description="seconds between a worker's heartbeats")
     grace: int = Field(60, gt=0, le=86_400, description="seconds without a heartbeat before a trial's worker counts as dead")
-    objectives: dict[str, Objective] = Field(min_length=1)
+    objectives: dict[str, Objective] = Field(min_length=1, max_length=MAX_OBJECTIVES)
+
+    @field_validator("settings")
+    @classmethod
+    def _settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        return _not_owned(settings, "setting")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) < len(seeds):
+            raise ValueError("each seed once: a final re-run per seed, in a folder of its own")
+        return seeds
 
     @field_validator("objectives")
     @classmethod
     def _names(cls, objectives: dict[str, Objective]) -> dict[str, Objective]:
-        bad = [name for name in objectives if not name.replace("-", "").replace("_", "").isalnum() or FINAL in name]
+        bad = [name for name in objectives
+               if not name.replace("-", "").replace("_", "").isalnum() or not name.isascii() or len(name) > 64]  # fmt: skip
         if bad:
-            raise ValueError(f"objective names are letters, digits, - and _; got {', '.join(map(repr, bad))}")
+            raise ValueError(f"objective names are 1 to 64 letters, digits, - and _; got {shortened(repr(bad[0]), 80)}")
         return objectives
 
 
 def read_space(path: Path) -> Space:
+    """The space file at `path`, read with a bound: a regular file of at most MAX_SPACE_BYTES of UTF-8 TOML."""
     try:
-        text = path.read_text()
+        if not stat.S_ISREG(path.stat().st_mode):  # /dev/zero never ends, a FIFO blocks
+            raise UsageError(f"the space file {path} is not a regular file")
+        with path.open("rb") as file:
+            data = file.read(MAX_SPACE_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"cannot read the space file {path}: {exc.strerror}") from None
+    if len(data) > MAX_SPACE_BYTES:
+        raise UsageError(f"the space file {path} holds more than {MAX_SPACE_BYTES:,} bytes; a space file holds at most that")
     try:
-        return Space.model_validate(tomllib.loads(text))
+        return Space.model_validate(tomllib.loads(data.decode("utf-8")))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the space file {path} is not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "the file"
-        raise UsageError(f"{path}: {where}: {first['msg'].removeprefix('Value error, ')}") from None
+        where = ".".join(str(p) for p in first["loc"] if p not in ("range", "choice")) or "the file"
+        raise UsageError(f"{path}: {where}: {shortened(first['msg'].removeprefix('Value error, '))}") from None
 
 
 def space_digest(path: Path) -> str:
@@ -129,19 +204,79 @@ def space_digest(path: Path) -> str:
 # -- the settings of one trial ---------------------------------------------------------------------
 
 
-def suggest(trial: Any, space: dict[str, Range | Choice]) -> dict[str, Any]:
-    """Each setting of `space` drawn through Optuna's trial (fixed where the trial was queued with them)."""
+def suggest(trial: Any, distributions: dict[str, Any]) -> dict[str, Any]:
+    """Each setting drawn through Optuna's trial from its distribution (fixed where the trial was queued with them)."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
     drawn = {}
-    for name, dimension in space.items():
-        if isinstance(dimension, Choice):  # Optuna's choices are scalars: lists travel as JSON
-            encoded = [json.dumps(c) if isinstance(c, list) else c for c in dimension.choices]
-            value = trial.suggest_categorical(name, encoded)
+    for name, dist in distributions.items():
+        if isinstance(dist, CategoricalDistribution):  # Optuna's choices are scalars: lists travel as JSON
+            value = trial.suggest_categorical(name, dist.choices)
             drawn[name] = json.loads(value) if isinstance(value, str) and value.startswith("[") else value
-        elif float(dimension.low).is_integer() and float(dimension.high).is_integer() and not dimension.log and dimension.step in (None, 1):
-            drawn[name] = trial.suggest_int(name, int(dimension.low), int(dimension.high))
+        elif isinstance(dist, IntDistribution):
+            drawn[name] = trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
         else:
-            drawn[name] = trial.suggest_float(name, dimension.low, dimension.high, log=dimension.log, step=dimension.step)
+            drawn[name] = trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
     return drawn
+
+
+def distributions(space: Space, name: str) -> dict[str, Any]:
+    """Objective `name`'s space as Optuna's distributions, each checked as Optuna checks it (a UsageError
+    naming the setting): whole numbers for a setting that takes only them, floats otherwise."""
+    base = trial_config(space, name, {}, space.seeds[0], Path("."))
+    out = {}
+    for path, dimension in space.objectives[name].space.items():
+        place(json.loads(json.dumps(base)), path, None)  # the place exists: a one-line error otherwise
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # Optuna shortens a range that is no multiple of its step, with a warning
+                out[path] = distribution(dimension, whole_numbers(base, path))
+        except (ValueError, Warning) as exc:
+            raise UsageError(f"space setting '{path}' of objective '{name}': {str(exc).splitlines()[0]}") from None
+    return out
+
+
+def distribution(dimension: Range | Choice, whole: bool) -> Any:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(dimension, Choice):
+        return CategoricalDistribution([json.dumps(c) if isinstance(c, list) else c for c in dimension.choices])
+    if whole:
+        fraction = next((v for v in (dimension.low, dimension.high, dimension.step) if v is not None and not float(v).is_integer()), None)
+        if fraction is not None:
+            raise ValueError(f"this setting takes whole numbers; {fraction} is not one")
+        return IntDistribution(int(dimension.low), int(dimension.high), log=dimension.log, step=int(dimension.step or 1))
+    step = None if dimension.step is None else float(dimension.step)
+    return FloatDistribution(float(dimension.low), float(dimension.high), log=dimension.log, step=step)
+
+
+def whole_numbers(config: dict[str, Any], path: str) -> bool:
+    """Whether the setting at `path` of a trial's `config` takes whole numbers only (n_critic, critic.width)."""
+    from .registry import get_class
+
+    role, _, option = path.partition(".")
+    if not option:
+        field_info = TrainConfig.model_fields.get(role)
+    else:
+        if role == "constraints":
+            index, _, option = option.partition(".")
+            spec = config["constraints"][int(index)]
+        else:
+            spec = config[role]
+        kind = {"data": "dataset", "constraints": "constraint"}.get(role, role)
+        plugin_config = getattr(get_class(kind, PluginSpec.model_validate(spec).name), "Config", None)
+        field_info = getattr(plugin_config, "model_fields", {}).get(option)
+    types = set(_types(field_info.annotation)) if field_info is not None else set()
+    return int in types and float not in types
+
+
+def _types(annotation: Any) -> list[Any]:
+    """The types an annotation admits, through Optional, unions and Annotated."""
+    if get_origin(annotation) is Annotated:
+        return _types(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [t for arg in get_args(annotation) for t in _types(arg)]
+    return [annotation]
 
 
 def trial_config(space: Space, name: str, params: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
@@ -156,7 +291,7 @@ def trial_config(space: Space, name: str, params: dict[str, Any], seed: int, out
         if getattr(space, role):
             config.setdefault(role, getattr(space, role))
     if space.eval_every:
-        config.update(eval_every=space.eval_every, eval_metrics=["fid" if space.metric == "fid" else "data"])
+        config.update(eval_every=space.eval_every, eval_metrics=[IMAGE_FIGURES.get(space.metric, "data")])
     for path, value in params.items():
         place(config, path, value)
     return config
@@ -189,7 +324,41 @@ def with_option(spec: str | dict[str, Any], option: str, value: Any) -> dict[str
 
 
 def storage_url(folder: Path, url: str | None) -> str:
-    return url or f"sqlite:///{(folder / DATABASE).resolve()}"
+    """The study's storage: `url` (remembered in the folder), else the one the folder remembers, else
+    DIR/study.db. A URL given with a password is remembered without it, and asked for again."""
+    remembered = folder / STORAGE
+    if url is None:
+        if not remembered.is_file():
+            return f"sqlite:///{(folder / DATABASE).resolve()}"
+        url = remembered.read_text().strip()
+        if "***" in url:
+            raise UsageError(f"{folder}'s study is stored in {url}; pass --storage with its password")
+        return url
+    url = checked_url(url)
+    if not remembered.is_file() or remembered.read_text().strip() != shown(url):
+        from .checkpoint import atomic_write
+
+        atomic_write(remembered, lambda tmp: tmp.write_text(shown(url) + "\n"))
+    return url
+
+
+def checked_url(url: str) -> str:
+    """`url`, a SQLite file's path made absolute; an in-memory SQLite database is refused: each worker
+    would have one of its own, empty, and the study would run nothing."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(f"--storage {shortened(url, 80)} is not a database URL (e.g. sqlite:///study.db, "
+                         "postgresql://user:password@host/db)") from None  # fmt: skip
+    if not parsed.drivername.startswith("sqlite"):
+        return url
+    if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+        raise UsageError(f"--storage {url} is an in-memory database, which each worker would have alone and empty; "
+                         "give a file (sqlite:///PATH) or a database server")  # fmt: skip
+    return parsed.set(database=str(Path(parsed.database).resolve())).render_as_string(hide_password=False)
 
 
 def shown(url: str) -> str:
@@ -213,19 +382,45 @@ def quiet_optuna() -> None:
 
 def open_storage(url: str, space: Space):
     import optuna
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
     quiet_optuna()
-    try:
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=space.heartbeat, grace_period=space.grace,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
-            # SQLite: several workers' writes wait for each other's locks instead of failing
-            engine_kwargs={"pool_pre_ping": True, **({"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {})},
-        )  # fmt: skip
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise UsageError(f"cannot open the study storage {shown(url)}: {reason}") from None
+    for attempt in range(5):
+        try:
+            storage = optuna.storages.RDBStorage(
+                url, heartbeat_interval=space.heartbeat, grace_period=space.grace,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+                # SQLite: several workers' writes wait for each other's locks instead of failing
+                engine_kwargs={"pool_pre_ping": True, **({"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {})},
+            )  # fmt: skip
+            break
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            # two workers made a new database's tables (or its schema version's row) at once: the second finds them made
+            if (isinstance(exc, IntegrityError) or "already exists" in reason) and attempt < 4:
+                threading.Event().wait(0.2 * (attempt + 1))
+                continue
+            raise UsageError(f"cannot open the study storage {shown(url)}: {reason}") from None
+    if url.startswith("sqlite"):
+        serialised(storage.engine)
+    return storage
+
+
+def serialised(engine: Any) -> None:
+    """SQLite: each transaction takes the database's write lock as it begins (BEGIN IMMEDIATE), so a
+    worker that reads a queued trial and claims it does so in one step; pysqlite's own BEGIN, sent
+    only before a write, let two workers read the same queued trial and both claim it."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(connection: Any, _record: Any) -> None:
+        connection.isolation_level = None  # no BEGIN of pysqlite's own
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # the connections made before are closed: each new one is made as above
 
 
 def sampler(space: Space, seed: int | None):
@@ -246,25 +441,32 @@ def pruner(space: Space):
 
 def ensure_studies(space: Space, digest: str, storage: Any) -> None:
     """Create each objective's Optuna study in the storage and queue its trials, once: creating a
-    study is atomic in the database, so of several workers meeting a new storage one queues."""
+    study is atomic in the database, so of several workers meeting a new storage one queues. Every
+    trial is drawn before the first study is made, so a study is queued whole or not at all."""
     import optuna
 
+    order = {name: i for i, name in enumerate(sorted(space.objectives))}
+    queues = {}
     for name in space.objectives:
+        dists = distributions(space, name)
+        if space.sampler == "random":  # sampled here from the seed: the same study whatever the workers
+            scratch = optuna.create_study(sampler=sampler(space, (space.seeds[0] + order[name]) % 2**32))
+            queues[name] = []
+            for _ in range(space.trials):
+                trial = scratch.ask()
+                suggest(trial, dists)
+                queues[name].append(trial.params)
+        else:
+            queues[name] = [{}] * space.trials
+    for name, queue in queues.items():
         try:
             study = optuna.create_study(study_name=name, storage=storage, direction=space.direction, load_if_exists=False)
         except optuna.exceptions.DuplicatedStudyError:
             check_space(optuna.load_study(study_name=name, storage=storage), digest, storage)
             continue
         study.set_user_attr("ganzoo_space_sha256", digest)
-        if space.sampler == "random":  # sampled here from the seed: the same study whatever the workers
-            scratch = optuna.create_study(sampler=sampler(space, space.seeds[0] + sorted(space.objectives).index(name)))
-            for _ in range(space.trials):
-                trial = scratch.ask()
-                suggest(trial, space.objectives[name].space)
-                study.enqueue_trial(trial.params, skip_if_exists=False)
-        else:
-            for _ in range(space.trials):
-                study.enqueue_trial({}, skip_if_exists=False)
+        for params in queue:
+            study.enqueue_trial(params, skip_if_exists=False)
 
 
 def check_space(study: Any, digest: str, storage: Any) -> None:
@@ -360,7 +562,7 @@ class Worker:
 
         name = study.study_name.removesuffix(FINAL)
         final = study.study_name.endswith(FINAL)
-        params = suggest(trial, self.space.objectives[name].space)
+        params = suggest(trial, distributions(self.space, name))
         original = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen(study, trial))
         number = trial.number if original is None else original
         seed = trial.user_attrs.get("ganzoo_seed", self.space.seeds[0])
@@ -381,11 +583,19 @@ class Worker:
         try:
             with heartbeat(storage, trial._trial_id, self.space.heartbeat):
                 config = trial_config(self.space, name, params, seed, out)
-                resume = bool(checkpoints_in(out))
-                if resume:
-                    result = ganzoo.train({"steps": self.space.steps}, resume=out, quiet=True, on_evaluation=report)
-                else:
-                    result = ganzoo.train(config, quiet=True, on_evaluation=report)
+                while True:
+                    try:
+                        if checkpoints_in(out):
+                            result = ganzoo.train({"steps": self.space.steps}, resume=out, quiet=True, on_evaluation=report)
+                        else:
+                            result = ganzoo.train(config, quiet=True, on_evaluation=report)
+                        break
+                    except ConfigError:
+                        if not in_use(out):
+                            raise
+                        # a live worker trains this folder (this trial's retry found its first worker alive):
+                        # not a failure; once it ends, this one resumes its last checkpoint
+                        threading.Event().wait(self.space.heartbeat)
                 value = measure(self.space, result.generator_path)
         except Interrupted:
             if pruned:
@@ -428,11 +638,26 @@ def measure(space: Space, generator_path: Path) -> float:
     import ganzoo
 
     generator = ganzoo.load_generator(generator_path)
-    metrics = ganzoo.evaluate(generator, space.data, metrics=["fid"] if space.metric == "fid" else None)
+    metrics = ganzoo.evaluate(generator, space.data, metrics=[IMAGE_FIGURES[space.metric]] if space.metric in IMAGE_FIGURES else None)
     if space.metric not in metrics or not isinstance(metrics[space.metric], (int, float)):
         figures = ", ".join(k for k, v in metrics.items() if isinstance(v, (int, float)))
         raise UsageError(f"the study's metric '{space.metric}' is not among {space.data}'s figures: {figures}")
     return float(metrics[space.metric])
+
+
+def in_use(run: Path) -> bool:
+    """Whether another process holds `run`'s folder lock (run_folder's flock): a live worker trains it."""
+    try:
+        fd = os.open(run / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def trial_steps(run: Path) -> int:
@@ -475,21 +700,65 @@ def heartbeat(storage: Any, trial_id: int, seconds: int):
 
 
 def create(folder: Path, space_file: Path) -> Path:
-    """A new study folder from a space file (checked, and every setting checked against a plan)."""
+    """A new study folder from a space file, written only once the whole space is checked: every
+    objective planned at each end of each range and at each choice, every range as Optuna takes it,
+    and the metric among the data's figures. Linear in the space file's size."""
     space = read_space(space_file)
     if folder.exists() and any(folder.iterdir()):
         raise UsageError(f"{folder} exists and is not empty; a study gets a folder of its own")
     from .loop import plan
 
+    planned = None
     for name, objective in space.objectives.items():  # every objective's settings, before a trial runs
-        draws = {k: (d.choices[0] if isinstance(d, Choice) else d.low) for k, d in objective.space.items()}
+        if not objective.space and space.trials > 1:
+            raise UsageError(f"{space_file}: objective '{name}' has no space, so its {space.trials} trials would be "
+                             "the same run; give it space settings, or trials = 1")  # fmt: skip
         try:
-            plan({k: v for k, v in trial_config(space, name, draws, space.seeds[0], folder).items() if k != "out"})
+            dists = distributions(space, name)
+            values = {k: d.choices if isinstance(d, Choice) else [dists[k].low, dists[k].high] for k, d in objective.space.items()}
+            first = {k: v[0] for k, v in values.items()}
+            configs = [first, *({**first, k: v} for k, vs in values.items() for v in vs[1:])]
+            for params in configs:
+                planned = plan({k: v for k, v in trial_config(space, name, params, space.seeds[0], folder).items() if k != "out"})
         except GanzooError as exc:
             raise UsageError(f"{space_file}: objective '{name}': {exc}") from None
+    check_metric(space, planned)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(space_file, folder / SPACE)
     return folder
+
+
+def check_metric(space: Space, planned: Any) -> None:
+    """The space's metric is a figure the trials' values can be: one of the data's own evaluation, or
+    a torch-fidelity metric of image data."""
+    images = len(planned.sample_shape) == 3
+    if space.metric in IMAGE_FIGURES:
+        if not images:
+            raise UsageError(f"metric '{space.metric}' is an image metric, and {space.data} is not image data")
+        return
+    figures = data_figures(planned)
+    offered = [*figures, *(IMAGE_FIGURES if images else ())]
+    if space.metric not in figures:
+        raise UsageError(f"metric {shortened(repr(space.metric), 80)} is not among {space.data}'s figures: "
+                         f"{', '.join(offered) or 'none (it has no evaluation of its own)'}")  # fmt: skip
+
+
+_figures: dict[str, list[str]] = {}
+
+
+def data_figures(planned: Any) -> list[str]:
+    """The numeric figures the data's own evaluation gives (of an untrained generator), once per data spec."""
+    from .evaluation import own_evaluation
+
+    key = json.dumps([planned.config.data.model_dump(mode="json"), planned.config.conditional])
+    if key not in _figures:
+        dataset = planned.plugins["data"].build()
+        if not dataset.has_evaluation():
+            _figures[key] = []
+        else:
+            scores = own_evaluation(planned.plugins["generator"].build(), dataset, str(planned.config.data))
+            _figures[key] = [k for k, v in scores.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return _figures[key]
 
 
 def load(folder: Path) -> tuple[Space, str]:

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import atomic_write
-from .study import FINAL, REPORT, Space, load, open_storage, storage_url
+from .errors import UsageError
+from .study import FINAL, REPORT, Space, load, open_storage, shown, storage_url
 
 #: bootstrap resamples behind each point of the picture
 RESAMPLES = 1000
@@ -46,10 +47,16 @@ class Row:
 def trials_by_objective(folder: Path, url: str | None) -> tuple[Space, dict[str, list[Any]], dict[str, list[Any]]]:
     """The study's space and, per objective, its search trials and its final re-runs (FrozenTrials)."""
     import optuna
+    from sqlalchemy.engine import make_url
 
     space, _ = load(folder)
-    storage = open_storage(storage_url(folder, url), space)
-    names = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    url = storage_url(folder, url)
+    absent = url.startswith("sqlite") and not Path(make_url(url).database).is_file()  # opening it would make it
+    storage = None if absent else open_storage(url, space)
+    names = set() if absent else {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    if not names & set(space.objectives):  # a report of nothing never replaces one of something
+        raise UsageError(f"the storage {shown(url)} holds no trial of this study; run it with ganzoo study run {folder}, "
+                         "or pass the --storage it ran with")  # fmt: skip
 
     def trials(name: str) -> list[Any]:
         if name not in names:
