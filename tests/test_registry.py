@@ -13,11 +13,12 @@ from ganzoo.testing import temporary_distribution
 ROOT = Path(__file__).resolve().parents[1]
 BUILT_INS = {
     ("loss", "minimax"), ("loss", "nonsaturating"), ("loss", "instance-noise"), ("loss", "wgan"),
-    ("loss", "hinge"), ("loss", "least-squares"),
-    ("constraint", "clip"), ("constraint", "gradient-penalty"), ("constraint", "r1"), ("constraint", "spectral-norm"),
-    ("constraint", "ac"),
-    ("generator", "mlp"), ("generator", "dcgan"), ("generator", "resnet"),
-    ("critic", "mlp"), ("critic", "dcgan"), ("critic", "resnet"), ("critic", "timm"), ("critic", "maxout"), ("critic", "pac"),
+    ("loss", "hinge"), ("loss", "least-squares"), ("loss", "rpgan"), ("loss", "ragan"),
+    ("constraint", "clip"), ("constraint", "gradient-penalty"), ("constraint", "r1"), ("constraint", "r2"),
+    ("constraint", "spectral-norm"), ("constraint", "ac"),
+    ("generator", "mlp"), ("generator", "dcgan"), ("generator", "resnet"), ("generator", "r3gan"),
+    ("critic", "mlp"), ("critic", "dcgan"), ("critic", "resnet"), ("critic", "r3gan"), ("critic", "timm"), ("critic", "maxout"),
+    ("critic", "pac"),
     ("dataset", "ring8"), ("dataset", "grid25"), ("dataset", "digits"), ("dataset", "folder"),
     ("dataset", "mnist"), ("dataset", "fashion-mnist"), ("dataset", "cifar10"), ("dataset", "celeba"), ("dataset", "lsun"),
     ("logger", "tensorboard"), ("augment", "diffaugment"),
