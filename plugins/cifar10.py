@@ -27,8 +27,8 @@ class CIFAR10(ganzoo.InMemoryImages):
     class Config(ganzoo.ImageDataConfig):
         split: Literal["train", "test"] = Field("train", description="the official train or test split")
         verify: bool = Field(True, description="refuse a batch without the official 10,000 records (false: batches of your own)")
-        mirror: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2000,
-                                   description=f"URL of a folder serving {ARCHIVE} (default: the authors' site)")  # fmt: skip
+        mirror: str = Field("", pattern=r"^(https?://\S+)?$", max_length=2000,
+                                   description=f"URL of a folder serving {ARCHIVE} (empty: the authors' site)")  # fmt: skip
 
         def files(self) -> list[Path]:
             return [Path(self.root) / FOLDER / name for name in FILES[self.split]]

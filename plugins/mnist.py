@@ -81,8 +81,9 @@ class MNIST(ganzoo.InMemoryImages):
         system_package: ClassVar[str] = ""
         split: Literal["train", "test"] = Field("train", description="the official train or test split")
         verify: bool = Field(True, description="check each file's content against its published md5 (false: files of your own)")
-        mirror: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2000,
-                                   description="URL of a folder serving the official .gz files (default: the dataset's own)")  # fmt: skip
+        # "" rather than None for the default: a run records its data as text (mirror=), read back as the default
+        mirror: str = Field("", pattern=r"^(https?://\S+)?$", max_length=2000,
+                                   description="URL of a folder serving the official .gz files (empty: the dataset's own)")  # fmt: skip
 
         def names(self) -> list[str]:
             prefix = "train" if self.split == "train" else "t10k"

@@ -109,3 +109,16 @@ def test_a_plain_http_mirror_elsewhere_than_this_machine_is_refused(tmp_path):
 def test_datasets_that_do_not_download_say_what_to_fetch(tmp_path, name, said):
     with pytest.raises(ganzoo.UsageError, match=said):
         ganzoo.create_dataset(name, root=str(tmp_path), download=True)
+
+
+def test_a_recorded_data_spec_reads_back_with_its_default_mirror(tmp_path):
+    """A run records its data as text with every option; the mirror's default must read back."""
+    from ganzoo.config import parse_spec
+    from ganzoo.loop import plan
+    from test_image_datasets import write_mnist
+
+    write_mnist(tmp_path)
+    recorded = str(plan({"loss": "nonsaturating", "data": f"mnist:root={tmp_path},verify=false"}).config.data)
+    assert "mirror=" in recorded
+    spec = parse_spec(recorded)
+    assert ganzoo.create_dataset(spec["name"], **spec["options"]).config.mirror == ""
