@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import textwrap
 from pathlib import Path
@@ -138,6 +139,10 @@ def save_curves(path: Path, runs: dict[str, list[dict[str, float]]]) -> Path:
         raise UsageError(f"nothing to draw for {', '.join(map(repr, empty))}: no record holds any of {', '.join(drawn)}")
     labels = dict(zip(runs, short_labels(list(runs))))
     shared = [p for p in SHARED_PANELS if any(m in r for records in runs.values() for r in records for m in p[2])]
+    scheduled = sorted({m for records in runs.values() for r in records for m in r if m.startswith(SCHEDULED)})
+    if scheduled:  # settings of different scales on one axis: each over its largest value
+        shared.append(("scheduled settings", "value / its largest", tuple(scheduled), False))
+        runs = {name: scaled(records, scheduled) for name, records in runs.items()}
     columns = min(LOSS_COLUMNS, len(runs))
     loss_rows = math.ceil(len(runs) / columns)
     fig, _ = new_figure(figsize=(7 if columns == 1 else 3.2 * columns, 2.4 * (loss_rows + len(shared)) + 0.3 * len(runs)))
@@ -156,8 +161,9 @@ def save_curves(path: Path, runs: dict[str, list[dict[str, float]]]) -> Path:
     for row, (title, ylabel, metrics, log_scale) in enumerate(shared, start=loss_rows):
         ax = fig.add_subplot(grid[row, :])
         for name, records in runs.items():
-            for metric, style in zip(metrics, ("-", "--")):
-                label = metric.replace("_", " ") if len(runs) == 1 else f"{labels[name]}: {metric.replace('_', ' ')}"
+            for metric, style in zip(metrics, itertools.cycle(("-", "--", ":", "-."))):
+                shown = metric.removeprefix(SCHEDULED).replace("_", " ")
+                label = shown if len(runs) == 1 else f"{labels[name]}: {shown}"
                 _curve(ax, records, metric, style, color=colours[name] if len(runs) > 1 else None, label=label)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("generator step", fontsize=8)
@@ -167,6 +173,16 @@ def save_curves(path: Path, runs: dict[str, list[dict[str, float]]]) -> Path:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, ncol=1 + len(runs) // 12)
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
+
+
+#: the prefix of a scheduled setting's value in a metrics record
+SCHEDULED = "scheduled."
+
+
+def scaled(records: list[dict[str, float]], names: list[str]) -> list[dict[str, float]]:
+    """The records with each of `names` divided by its largest magnitude in them (a panel for all)."""
+    top = {n: max((abs(r[n]) for r in records if n in r), default=0.0) or 1.0 for n in names}
+    return [{**r, **{n: r[n] / top[n] for n in names if n in r}} for r in records]
 
 
 def _curve(ax, records: list[dict[str, float]], metric: str, style: str, **options) -> None:

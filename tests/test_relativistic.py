@@ -283,3 +283,15 @@ def test_the_cli_takes_schedules(tmp_path, capsys):
     assert main(["train", "--loss", "rpgan", "--lr", "cosine:x:1:2", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
     assert "start and end must be numbers" in err and len(err.strip().splitlines()) == 1
+
+
+def test_plot_draws_the_scheduled_settings(tmp_path):
+    from ganzoo.cli import main
+    from ganzoo.pictures import scaled
+
+    run = ganzoo.train({**TINY, "loss": "rpgan", "constraints": ["r1:gamma=cosine:1:0.1:run"], "lr": "linear:1e-3:0:run",
+                        "steps": 4, "out": str(tmp_path / "run")}, quiet=True).run_dir  # fmt: skip
+    assert main(["plot", str(run), "--out", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    records = [{"step": 1, "scheduled.a": 2.0, "x": 5.0}, {"step": 2, "scheduled.a": -4.0}]
+    assert scaled(records, ["scheduled.a"]) == [{"step": 1, "scheduled.a": 0.5, "x": 5.0}, {"step": 2, "scheduled.a": -1.0}]
