@@ -394,7 +394,7 @@ def open_storage(url: str, space: Space):
                 engine_kwargs={"pool_pre_ping": True, **({"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {})},
             )  # fmt: skip
             break
-        except (SQLAlchemyError, ImportError, ValueError) as exc:
+        except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as exc:  # RuntimeError: another Optuna's schema
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             # two workers made a new database's tables (or its schema version's row) at once: the second finds them made
             if (isinstance(exc, IntegrityError) or "already exists" in reason) and attempt < 4:

@@ -152,9 +152,11 @@ def trials_csv(searches: dict[str, list[Any]], finals: dict[str, list[Any]]) -> 
 
 def report(folder: Path, url: str | None = None) -> dict[str, Path]:
     """Write DIR/report/: report.md (the table), best-vs-trials.png and trials.csv; returns their paths."""
+    out = folder / REPORT
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is not a folder; the report is written there: move it away")
     space, searches, finals = trials_by_objective(folder, url)
     table = rows(space, searches, finals)
-    out = folder / REPORT
     written = {
         "table": atomic_write(out / "report.md", lambda tmp: tmp.write_text(markdown(space, table) + "\n")),
         "picture": picture(space, searches, out / "best-vs-trials.png"),

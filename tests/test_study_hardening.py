@@ -293,3 +293,26 @@ def test_two_runs_starting_at_once_both_open_a_new_storage(tmp_path):
                 if worker.is_alive():
                     worker.kill()
                     worker.join()
+
+
+# -- weak: raw library text -------------------------------------------------------------------------
+
+
+def test_a_report_folder_that_is_a_file_is_one_line(tmp_path, capsys):
+    folder = tmp_path / "study"
+    study.create(folder, space_file(tmp_path, trials=1, steps=20))
+    (folder / "report").write_text("mine")
+    assert main(["study", "report", str(folder)]) == 2
+    assert "report is not a folder" in one_line(capsys) and (folder / "report").read_text() == "mine"
+
+
+def test_a_storage_of_another_optuna_schema_is_one_line(tmp_path, capsys):
+    import sqlite3
+
+    folder = tmp_path / "study"
+    study.create(folder, space_file(tmp_path, trials=1, steps=20))
+    study.open_storage(study.storage_url(folder, None), study.load(folder)[0])
+    with sqlite3.connect(folder / "study.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = 'v0.9.0.a'")
+    assert main(["study", "run", str(folder)]) == 2
+    assert "cannot open the study storage" in one_line(capsys)
