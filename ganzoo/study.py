@@ -24,6 +24,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import stat
 import sys
 import threading
@@ -781,15 +782,31 @@ def run(folder: Path, url: str | None = None, workers: int = 1, quiet: bool = Fa
 
     context = multiprocessing.get_context("spawn")  # each sets its own thread count before torch runs
     processes = [context.Process(target=_work, args=(folder, url, quiet)) for _ in range(workers)]
-    for process in processes:
-        process.start()
+    terminated = []
+
+    def stop_workers(signum: int, _frame: Any) -> None:
+        """SIGTERM to this process alone: each worker is stopped as by Ctrl-C (its trial left
+        resumable), not left training as an orphan."""
+        terminated.append(signum)
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, stop_workers) if threading.current_thread() is threading.main_thread() else None
     try:
+        for process in processes:
+            process.start()
         for process in processes:
             process.join()
     except KeyboardInterrupt:  # the workers got it too: each leaves its trial resumable
         for process in processes:
             process.join()
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if terminated:
+        raise Interrupted("study stopped by SIGTERM; each worker's trial is queued again: run the study again to go on")
     failed = [p.exitcode for p in processes if p.exitcode]
     if failed:
         raise GanzooError(f"{len(failed)} of {workers} study workers failed (exit {failed[0]}); run the study again to go on")
@@ -798,6 +815,9 @@ def run(folder: Path, url: str | None = None, workers: int = 1, quiet: bool = Fa
 def _work(folder: Path, url: str, quiet: bool) -> None:
     import torch
 
+    from .distributed import _stop_with_launcher
+
+    _stop_with_launcher()  # a study run killed outright (kill -9) takes its workers with it
     torch.set_num_threads(1)
     space, _ = load(folder)
     try:

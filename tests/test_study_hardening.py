@@ -2,6 +2,7 @@
 lost or run twice, and a study writes inside its folder only. Each test reproduces a case found by
 trying `ganzoo study` as a hostile user would."""
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -316,3 +317,60 @@ def test_a_storage_of_another_optuna_schema_is_one_line(tmp_path, capsys):
         db.execute("UPDATE alembic_version SET version_num = 'v0.9.0.a'")
     assert main(["study", "run", str(folder)]) == 2
     assert "cannot open the study storage" in one_line(capsys)
+
+
+# -- weak: limits ---------------------------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_to_a_study_run_stops_its_workers_too(tmp_path):
+    """SIGTERM to `study run --workers 2` alone left its two workers training as orphans."""
+    import signal
+    import subprocess
+    import sys
+
+    from test_study import LIMIT_S, environment
+
+    folder = tmp_path / "study"
+    study.create(folder, space_file(tmp_path, steps=2000, trials=2, seeds="[0]"))
+    parent = subprocess.Popen([sys.executable, "-m", "ganzoo", "study", "run", str(folder), "--workers", "2"],
+                              env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + LIMIT_S
+        while len(list((folder / "trials").glob("*/checkpoints/step-*.safetensors"))) < 2 or len(children(parent.pid)) < 2:
+            assert parent.poll() is None and time.monotonic() < deadline, "the workers never reached a checkpoint"
+            time.sleep(0.2)
+        workers = children(parent.pid)
+        os.kill(parent.pid, signal.SIGTERM)  # the parent alone, as a scheduler or `kill PID` does
+        _, err = parent.communicate(timeout=LIMIT_S)
+        deadline = time.monotonic() + 60
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(pid) for pid in workers)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=30)
+    assert parent.returncode == 130 and "stopped by SIGTERM" in err
+    searches = report_trials(folder)[1]["nonsaturating"]
+    assert "RUNNING" not in [t.state.name for t in searches]  # each queued again, to be resumed
