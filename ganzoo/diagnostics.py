@@ -38,18 +38,30 @@ from .step import critic_objective
 
 
 def generator_grad_norm(
-    generator: nn.Module, critic: nn.Module, loss: Loss, n: int = 256, z: Tensor | None = None, progress: float = 0.0
+    generator: nn.Module, critic: nn.Module, loss: Loss, n: int = 256, z: Tensor | None = None, progress: float = 0.0,
+    real: Tensor | None = None,
 ) -> float:
     """The L2 norm, over all the generator's trainable parameters, of the gradient of
-    `loss.generator_loss(critic(loss.perturb(G(z), progress)))`.
+    `loss.generator_loss(critic(loss.perturb(G(z), progress)))`; for a loss that compares real and
+    fake in the generator step (`generator_sees_real`), of its loss against the scores of `real`.
 
     `z` defaults to n fresh latents. Neither network's `.grad` is touched.
     """
     if z is None:
         z = generator.latent(n)
     params = [p for p in generator.parameters() if p.requires_grad]
-    scores = critic(loss.perturb(generator(z), progress))
-    grads = torch.autograd.grad(loss.generator_loss(scores.float()), params, allow_unused=True)
+    scores = critic(loss.perturb(generator(z), progress)).float()
+    if loss.generator_sees_real:
+        if real is None:
+            from .errors import UsageError
+
+            raise UsageError(f"{type(loss).__name__} compares real and fake in the generator step: give real samples")
+        with torch.no_grad():
+            real_scores = critic(loss.perturb(real, progress)).float()
+        value = loss.generator_loss(scores, real_scores)
+    else:
+        value = loss.generator_loss(scores)
+    grads = torch.autograd.grad(value, params, allow_unused=True)
     norms = [g.double().norm() for g in grads if g is not None]  # double: norms near 1e-40 stay exact
     return float(torch.stack(norms).norm()) if norms else 0.0
 
@@ -144,7 +156,8 @@ def critic_training_trace(
     with tqdm(total=steps, desc=description, unit="step", disable=description is None, dynamic_ncols=True) as bar:
         while True:
             trace.critic_steps.append(done)
-            trace.grad_norms.append(generator_grad_norm(generator, critic, loss, n=n, progress=progress))
+            real = next(real_batches) if loss.generator_sees_real else None
+            trace.grad_norms.append(generator_grad_norm(generator, critic, loss, n=n, progress=progress, real=real))
             trace.critic_losses.append(mean_critic_loss(generator, critic, loss, real_batches, progress=progress))
             bar.set_postfix(grad_norm=f"{trace.grad_norms[-1]:.3g}", refresh=False)
             if done == steps:

@@ -295,3 +295,17 @@ def test_plot_draws_the_scheduled_settings(tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 0
     records = [{"step": 1, "scheduled.a": 2.0, "x": 5.0}, {"step": 2, "scheduled.a": -4.0}]
     assert scaled(records, ["scheduled.a"]) == [{"step": 1, "scheduled.a": 0.5, "x": 5.0}, {"step": 2, "scheduled.a": -1.0}]
+
+
+def test_the_generators_gradient_norm_of_a_relativistic_loss():
+    from ganzoo.diagnostics import critic_training_trace, generator_grad_norm
+
+    torch.manual_seed(0)
+    generator = ganzoo.create_generator("mlp", sample_shape=(2,), width=16, depth=1)
+    critic = ganzoo.create_critic("mlp", sample_shape=(2,), width=16, depth=1)
+    loss = ganzoo.create_loss("rpgan")
+    with pytest.raises(ganzoo.UsageError, match="give real samples"):
+        generator_grad_norm(generator, critic, loss, n=8)
+    assert generator_grad_norm(generator, critic, loss, n=8, real=torch.randn(8, 2)) > 0
+    trace = critic_training_trace(generator, critic, loss, ganzoo.create_dataset("ring8"), steps=4, every=2, batch_size=8, n=8)
+    assert len(trace.grad_norms) == 3 and all(g > 0 for g in trace.grad_norms)
