@@ -815,9 +815,6 @@ def run(folder: Path, url: str | None = None, workers: int = 1, quiet: bool = Fa
 def _work(folder: Path, url: str, quiet: bool) -> None:
     import torch
 
-    from .distributed import _stop_with_launcher
-
-    _stop_with_launcher()  # a study run killed outright (kill -9) takes its workers with it
     torch.set_num_threads(1)
     space, _ = load(folder)
     try:
