@@ -5,7 +5,9 @@ import ganzoo
 
 
 class RaGAN(ganzoo.Loss):
-    """Relativistic average GAN (Jolicoeur-Martineau 2018): each score against the other side's mean score."""
+    """Relativistic average GAN (Jolicoeur-Martineau 2018): each score against the other side's mean score.
+
+    Under several processes the means are over each process's share of the batch."""
 
     class Config(ganzoo.Config):
         """No options."""

@@ -73,12 +73,14 @@ EXACT = {
     "rpgan+r1+r2+schedules": {
         "loss": "rpgan", "constraints": ["r1:gamma=cosine:1:0.1:run", "r2:gamma=0.5,every=2"], "lr": "cosine:2e-4:5e-5:run",
     },
-    "conditional+ragan": {"loss": "ragan", "conditional": True},
     "digits+dcgan+conditional+ac": {
         "loss": "nonsaturating", "data": "digits", "generator": "dcgan:width=4", "critic": "dcgan:width=4,head=ac",
         "constraints": ["ac"], "conditional": True,
     },
 }  # fmt: skip
+#: a relativistic loss is blind to a constant added to every score, so the critic's last bias gets a
+#: gradient of rounding noise alone, which Adam turns into steps of their own: no other weight sees it
+BLIND = {"rpgan+r1+r2+schedules": {"critic.net.2.bias"}}
 #: runs that draw random numbers per sample: the same in distribution, not bitwise
 RANDOM = {
     "instance-noise": {"loss": "instance-noise:sigma=0.5"},
@@ -88,6 +90,8 @@ RANDOM = {
         "loss": "wgan", "constraints": ["gradient-penalty"], "critic": "pac:m=2,base=mlp:width=16", "conditional": True,
     },
     "digits+dcgan+diffaugment": {**EXACT["digits+dcgan+sync-batchnorm"], "augment": "diffaugment"},
+    # relativistic average: each score against the mean of the other side's, over each process's share
+    "conditional+ragan": {"loss": "ragan", "conditional": True},
 }  # fmt: skip
 STEPS = 4
 
@@ -228,7 +232,7 @@ def test_two_processes_end_with_the_weights_of_one(tmp_path, shared_runs, image_
     one = ganzoo.train({**spec, "out": str(tmp_path / "one")}, quiet=True).run_dir
     mine, theirs = final_state(one), final_state(shared_runs[name])
     assert mine.keys() == theirs.keys()
-    for key in mine:  # the same sums in another order: rounding on the scale of the tensor's largest terms
+    for key in mine.keys() - BLIND.get(name, set()):  # the same sums in another order: rounding on the tensor's scale
         scale = mine[key].abs().max().item() if mine[key].numel() else 0
         torch.testing.assert_close(theirs[key], mine[key], rtol=1e-4, atol=1e-4 * scale, msg=lambda m: f"{key}: {m}")
     assert json.loads((shared_runs[name] / "config.json").read_text())["world_size"] == 2
