@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,8 @@ def plugin_new(name: str, kind: str, directory: str | None) -> None:
     from .registry import entries
     from .scaffold import new_plugin
 
+    if directory is not None:
+        holds_files(directory, "--dir", folder=True)
     target = new_plugin(name, kind, directory)
     for taken in [e for e in entries(kind) if e.name == name]:
         click.echo(
@@ -187,6 +190,49 @@ class NumberOrSchedule(click.ParamType):
 
 
 SCHEDULABLE = NumberOrSchedule()
+
+
+#: a seed as train's config takes it (torch's generators take no more than 64 bits, and not every user negatives)
+SEED = click.IntRange(0, 2**63 - 1)
+
+
+class Device(click.ParamType):
+    """cpu, cuda or cuda:N, checked against what torch sees before any weights are read."""
+
+    name = "device"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        import torch
+
+        found = re.fullmatch(r"cpu|cuda(?::(\d+))?", value)
+        if found is None:
+            self.fail(f"'{value}' is not a device; use cpu, cuda or cuda:N", param, ctx)
+        gpus = torch.cuda.device_count() if value != "cpu" and torch.cuda.is_available() else 0
+        if value != "cpu" and int(found.group(1) or 0) >= gpus:
+            self.fail(f"'{value}' was asked for, but torch sees {gpus or 'no'} CUDA device{'s' * (gpus != 1)}; "
+                      "use cpu" + (f" or cuda:0..{gpus - 1}" if gpus else ""), param, ctx)  # fmt: skip
+        return value
+
+
+DEVICE = Device()
+
+
+def holds_files(path: str, flag: str, folder: bool = False) -> None:
+    """Refuse, before any work, a `flag` path whose nearest existing folder cannot hold files (/proc,
+    /sys, a read-only mount): one line instead of a raw error naming a temporary file after the work."""
+    import tempfile
+
+    from .errors import UsageError
+
+    where = Path(path).absolute() if folder else Path(path).absolute().parent
+    while not where.exists():
+        where = where.parent
+    try:
+        with tempfile.TemporaryFile(dir=where):  # removed on close: the probe leaves nothing
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: {where} cannot hold files (creating one there fails: {exc.strerror}); "
+                         "choose a folder you can write to") from None  # fmt: skip
 
 
 def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
@@ -294,6 +340,8 @@ def train(
         settings["constraints"] = list(constraint)
     if log:
         settings["loggers"] = list(log)
+    if isinstance(settings.get("out"), str):
+        holds_files(settings["out"], "--out", folder=True)
     if resume:
         if "out" in settings:
             raise ConfigError("--out cannot be combined with --resume: a resumed run stays in its folder")
@@ -346,7 +394,7 @@ CHECKPOINT_DATA = ("A checkpoint's data, where its run read files of its own (th
               help="Number of samples [default: 64; conditional: 8 images of each class, or 1,000 points].")  # fmt: skip
 @click.option("--classes", "classes", metavar="K,K,...", callback=class_list,
               help="Classes to draw from a conditional generator, spread evenly [default: all].")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--out", type=click.Path(dir_okay=False), default="samples.png", show_default=True,
     help="Picture to write (.png or .jpg); missing folders are created.",
@@ -354,7 +402,7 @@ CHECKPOINT_DATA = ("A checkpoint's data, where its run read files of its own (th
 @click.option("--truncation", type=click.FloatRange(0, min_open=True), metavar="PSI",
               help="Draw z from a normal truncated at +-PSI, each coordinate beyond it drawn again (BigGAN's "
               "truncation trick): less variety, more fidelity as PSI shrinks [default: none].")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @_spec_option("--data", CHECKPOINT_DATA)
 def sample(
     name_or_file: str, count: int | None, classes: list[int] | None, seed: int, out: str, truncation: float | None,
@@ -368,6 +416,7 @@ def sample(
     from .errors import UsageError
     from .pictures import PER_CLASS, save_samples
 
+    holds_files(out, "--out")
     generator = load_any_generator(name_or_file, device, data)
     if classes is not None and not generator.classes:
         raise UsageError(f"{name_or_file} is an unconditional generator: it takes no --classes")
@@ -395,10 +444,10 @@ def sample(
 @click.option("--rows", type=click.IntRange(1, 32), default=4, show_default=True, help="Paths, each between two random latents.")
 @click.option("--classes", "classes", metavar="K,K,...", callback=class_list,
               help="Conditional: the class of each path, one per row [default: classes in turn].")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default="interpolation.png", show_default=True,
               help="Picture to write (.png or .jpg); missing folders are created.")  # fmt: skip
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 def interpolate(name_or_file: str, steps: int, rows: int, classes: list[int] | None, seed: int, out: str, device: str) -> None:
     """Draw a strip of samples along each of ROWS paths between two latents, spherically (z is
     Gaussian, and the straight line's middle has too small a norm): one row of images per path, or
@@ -407,6 +456,7 @@ def interpolate(name_or_file: str, steps: int, rows: int, classes: list[int] | N
     from .pictures import save_interpolation
     from .sampling import interpolate as along_paths
 
+    holds_files(out, "--out")
     generator = load_any_generator(name_or_file, device)
     if classes is not None and len(classes) != rows:
         raise UsageError(f"--classes gives {len(classes)} classes for {rows} rows; give one per row (or --rows {len(classes)})")
@@ -494,8 +544,8 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 @cli.command(short_help="Score a pretrained or exported generator, or a checkpoint.")
 @click.argument("name_or_file")
 @_spec_option("--data", "Dataset to score against, e.g. digits:size=16 [default: the one it was trained on].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated and real samples.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the generated and real samples.")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option(
     "--metrics", "wanted", metavar="fid,kid,is,pr", callback=lambda ctx, param, v: comma_list(param, v),
     help="Image metrics through torch-fidelity's Inception (weights fetched once, sha256-checked) "
@@ -556,6 +606,7 @@ def plot(runs: tuple[str, ...], out: str) -> None:
     from .errors import UsageError
     from .pictures import save_curves
 
+    holds_files(out, "--out")
     curves = {}
     for run in runs:
         path = Path(run) / "metrics.jsonl"
@@ -732,6 +783,7 @@ def zoo_export(run: str, folder: str, data: str | None, license_: str, onnx: boo
     """
     from .export import export_card
 
+    holds_files(folder, "FOLDER", folder=True)  # before the evaluation, not after it
     written = export_card(run, folder, license_, data, onnx=onnx)
     click.echo(f"wrote {written}; it works as it is: ganzoo zoo show {written} | ganzoo evaluate {written} | "
                f"ganzoo sample {written}")

@@ -8,6 +8,7 @@ run's config.json. Its name is the model's name.
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
 import shutil
 from pathlib import Path
@@ -15,9 +16,9 @@ from pathlib import Path
 import torch
 import yaml
 
-from .checkpoint import GENERATOR, atomic_write, load_generator, load_metadata_json, read_metadata
+from .checkpoint import GENERATOR, load_generator, load_metadata_json, read_metadata
 from .config import to_config
-from .errors import UsageError
+from .errors import GanzooError, UsageError
 from .evaluation import reads_files, evaluate, headline, metric_rows, parse_data
 from .pictures import picture_labels, save_samples
 from .registry import create_dataset
@@ -90,19 +91,38 @@ def export_card(run: str | Path, folder: str | Path, license: str = "mit", data:
     if onnx:  # before any file: a missing extra leaves no half a card
         import importlib.util
 
-        from .onnx_export import export_onnx
-
         if importlib.util.find_spec("onnx") is None:
             raise UsageError("--onnx needs the onnx packages: pip install 'ganzoo[onnx]'")
     dataset = create_dataset(spec.name, **spec.options)
     metrics = evaluate(generator, spec, seed=SEED) if dataset.has_evaluation() else {}
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write(folder / WEIGHTS, lambda tmp: shutil.copyfile(weights, tmp))
-    atomic_write(folder / CONFIG, lambda tmp: shutil.copyfile(run / CONFIG, tmp))
+    # The card is written into a hidden folder beside it, renamed into place when whole: a read-only
+    # target or a full disk leaves no half a card to block the retry.
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = folder.parent / f".{folder.name}.{secrets.token_hex(4)}.tmp"
+        staging.mkdir()
+    except OSError as exc:
+        raise UsageError(f"cannot create the card folder {folder}: {exc.strerror}; choose a folder you can write to") from None
+    try:
+        _write_card(run, folder, staging, generator, spec, config, metrics, license, onnx)
+        staging.rename(folder)  # onto a missing or empty folder
+    except OSError as exc:
+        raise GanzooError(f"cannot write the card {folder}: {exc.strerror}; nothing of it was left behind") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already once renamed
+    return folder
+
+
+def _write_card(run: Path, folder: Path, staging: Path, generator, spec, config, metrics: dict, license: str, onnx: bool) -> None:
+    """The card's files in `staging`; the README names `folder`, where they will be."""
+    shutil.copyfile(run / WEIGHTS, staging / WEIGHTS)
+    shutil.copyfile(run / CONFIG, staging / CONFIG)
     if onnx:
-        export_onnx(generator, folder / ONNX)
-    caption = _picture(generator, spec, folder / PICTURE, f"{folder.name}: {headline(metrics)}")
-    sha256 = file_sha256(folder / WEIGHTS)
+        from .onnx_export import export_onnx
+
+        export_onnx(generator, staging / ONNX)
+    caption = _picture(generator, spec, staging / PICTURE, f"{folder.name}: {headline(metrics)}")
+    sha256 = file_sha256(staging / WEIGHTS)
     command = f"ganzoo train --config {CONFIG} --out runs/{folder.name}"
     # an unpublished card loads by its path (as given, from where the export ran), not yet by its name
     path, literal = shlex.quote(folder.as_posix()), json.dumps(folder.as_posix())  # for a shell, for Python
@@ -132,8 +152,7 @@ def export_card(run: str | Path, folder: str | Path, license: str = "mit", data:
     )  # fmt: skip
     text = f"---\n{yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)}---\n{body}"
     ModelCard.model_validate({**front, "name": folder.name, "distribution": "exported", "text": text})
-    atomic_write(folder / CARD_FILE, lambda tmp: tmp.write_text(text))
-    return folder
+    (staging / CARD_FILE).write_text(text)
 
 
 def _picture(generator: torch.nn.Module, spec, path: Path, title: str) -> str:

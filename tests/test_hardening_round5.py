@@ -1,0 +1,65 @@
+"""Round 5's weak cases (issue 42): each answered in one line, refused before any work, or made true."""
+
+import errno
+from pathlib import Path
+
+import pytest
+
+import ganzoo
+from ganzoo.cli import main
+
+TINY = ["--generator", "mlp:width=16,depth=1", "--critic", "mlp:width=16,depth=1", "--batch-size", "16"]
+PROC = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.mark.parametrize("command", ["sample", "evaluate", "interpolate"])
+@pytest.mark.parametrize("seed", [str(2**64), "-1"])
+def test_a_seed_out_of_range_is_one_line_naming_the_range(command, seed, capsys):
+    assert main([command, "wgan-ring8", "--seed", seed]) == 2
+    assert f"{seed} is not in the range 0<=x<={2**63 - 1}" in one_line(capsys)
+
+
+@pytest.mark.parametrize("device, said", [("bogus", "'bogus' is not a device; use cpu, cuda or cuda:N"),
+                                          ("cuda:99", "'cuda:99' was asked for, but torch sees")])  # fmt: skip
+@pytest.mark.parametrize("command", ["sample", "evaluate", "interpolate"])
+def test_a_device_that_is_not_there_is_one_line(command, device, said, capsys):
+    assert main([command, "wgan-ring8", "--device", device]) == 2
+    assert said in one_line(capsys)
+
+
+@PROC
+@pytest.mark.parametrize("argv, flag", [
+    (["sample", "wgan-ring8", "--out", "/proc/ganzoo/x.png"], "--out"),
+    (["interpolate", "wgan-ring8", "--out", "/proc/x.png"], "--out"),
+    (["train", "--loss", "wgan", "--steps", "2", "--out", "/proc/ganzoo-run"], "--out"),
+    (["plugin", "new", "foo", "--kind", "loss", "--dir", "/proc/foo"], "--dir"),
+    (["zoo", "export", "nowhere", "/proc/card"], "FOLDER"),
+])  # fmt: skip
+def test_a_place_that_cannot_hold_files_is_one_line_before_any_work(argv, flag, capsys):
+    assert main(argv) == 2
+    assert f"{flag} {argv[-1]}: /proc cannot hold files" in one_line(capsys)
+
+
+def test_zoo_export_onto_a_full_disk_leaves_nothing_and_the_retry_works(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--loss", "nonsaturating", *TINY, "--steps", "5", "--quiet", "--out", "run"]) == 0
+    real = ganzoo.export.save_samples
+
+    def full(*args, **kwargs):  # the disk fills while the picture is written, after the weights
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ganzoo.export, "save_samples", full)
+    capsys.readouterr()
+    assert main(["zoo", "export", "run", "cards/tiny"]) == 1
+    assert "cannot write the card cards/tiny: No space left on device; nothing of it was left behind" in one_line(capsys)
+    assert list((tmp_path / "cards").iterdir()) == []  # no card, no hidden staging folder
+    monkeypatch.setattr(ganzoo.export, "save_samples", real)
+    assert main(["zoo", "export", "run", "cards/tiny"]) == 0
+    assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["tiny"]
+    assert (tmp_path / "cards" / "tiny" / "README.md").is_file()
