@@ -294,7 +294,7 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
 @click.option("--sample-every", type=int, help="Steps between sample pictures [default: 500].")
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints [default: 1000].")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/LOSS-DATA-TIME].")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+@click.option("--config", "config_file", metavar="FILE|RECIPE",
               help="JSON or TOML config, or a recipe by name (ganzoo recipes); flags override it.")  # fmt: skip
 @click.option("--resume", type=click.Path(file_okay=False), help="Continue the run in this folder from its newest checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -333,7 +333,9 @@ def train(
         root = click.get_current_context().find_root().obj
         raise click.exceptions.Exit(launch(nproc_per_node, root["argv"], root["debug"]))
 
-    settings: dict[str, Any] = recipes.read(config_file)[0] if config_file else {}
+    settings: dict[str, Any] = recipes.read(config_file)[0] if config_file is not None else {}
+    if config_file is not None and recipes.shadowed(config_file):
+        click.echo(f"ganzoo: notice: {recipes.shadowed(config_file)}", err=True)
     names = {"compile_": "compile"}
     settings.update({names.get(k, k): v for k, v in {**flags, "threads": threads}.items() if v is not None})
     if constraint:

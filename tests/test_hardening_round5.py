@@ -63,3 +63,27 @@ def test_zoo_export_onto_a_full_disk_leaves_nothing_and_the_retry_works(tmp_path
     assert main(["zoo", "export", "run", "cards/tiny"]) == 0
     assert sorted(p.name for p in (tmp_path / "cards").iterdir()) == ["tiny"]
     assert (tmp_path / "cards" / "tiny" / "README.md").is_file()
+
+
+@pytest.mark.parametrize("local", ["folder", "file"])
+def test_a_local_folder_or_file_named_like_a_recipe_shadows_nothing(local, tmp_path, monkeypatch, capsys):
+    from ganzoo import recipes
+
+    name = recipes.recipe_names()[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).mkdir() if local == "folder" else (tmp_path / name).write_text("{}")
+    assert main(["recipes"]) == 0 and name in capsys.readouterr().out
+    assert main(["recipes", name]) == 0 and capsys.readouterr().out.startswith(f"{name}: ")
+    assert recipes.config_path(name) == recipes.recipe_path(name)
+    assert main(["train", "--config", name, "--steps", "-1"]) == 2  # the recipe was read: the override is what fails
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == (f"ganzoo: notice: --config {name} reads the shipped recipe {name}, not the local {local} of that "
+                      "name; a config file of your own ends in .json or .toml: give its path with the suffix")  # fmt: skip
+    assert len(err) == 2 and "'steps'" in err[1]
+
+
+@pytest.mark.parametrize("argv", [["train", "--config", ""], ["train", "--config", " "], ["recipes", ""]])
+def test_an_empty_recipe_name_is_one_line_listing_the_recipes(argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert "r3gan-cifar10" in one_line(capsys)
