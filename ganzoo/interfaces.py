@@ -483,6 +483,14 @@ class ImageDataConfig(Config):
         """The files the chosen split needs."""
         return []
 
+    @field_validator("root")
+    @classmethod
+    def _a_folder(cls, root: Path) -> Path:
+        there = next((p for p in (root, *root.parents) if p.exists()), None)
+        if there is not None and not there.is_dir():  # else every file below it is said to be missing
+            raise ValueError(f"{there} is a file, not a folder: root names the folder that holds the dataset's files")
+        return root
+
     def by_hand(self) -> str:
         """How a user puts the files in place without `download`, for the message below."""
         return f"put the dataset's files in {self.root}"

@@ -87,3 +87,13 @@ def test_an_empty_recipe_name_is_one_line_listing_the_recipes(argv, tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert "r3gan-cifar10" in one_line(capsys)
+
+
+@pytest.mark.parametrize("data", ["cifar10", "mnist", "fashion-mnist", "celeba", "lsun"])
+@pytest.mark.parametrize("below", ["", "/deeper", "/deeper,download=true"])
+def test_an_image_root_that_is_a_file_is_one_line(data, below, tmp_path, capsys):
+    (tmp_path / "afile").write_text("not a folder")
+    if "download" in below and data in ("celeba", "lsun"):  # they fetch nothing
+        below = "/deeper"
+    assert main(["train", "--loss", "wgan", "--data", f"{data}:root={tmp_path / 'afile'}{below}", "--steps", "1"]) == 2
+    assert f"{tmp_path / 'afile'} is a file, not a folder: root names the folder that holds" in one_line(capsys)
