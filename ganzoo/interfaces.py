@@ -509,7 +509,13 @@ class ImageDataConfig(Config):
 
 
 def available_memory() -> int | None:
-    """Bytes of memory this machine can give without swapping (Linux's MemAvailable); None if unknown."""
+    """Bytes of memory this process can still get: the smaller of what the machine can give without
+    swapping (Linux's MemAvailable) and what its address-space limit (`ulimit -v`) leaves; None if unknown."""
+    free = [n for n in (_machine_memory(), _address_space_left()) if n is not None]
+    return min(free) if free else None
+
+
+def _machine_memory() -> int | None:
     try:
         with open("/proc/meminfo") as info:
             for line in info:
@@ -521,6 +527,21 @@ def available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
         return None
+
+
+def _address_space_left() -> int | None:
+    """RLIMIT_AS less the address space already mapped; None without a limit (or off Linux)."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm") as statm:
+            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (ImportError, OSError, ValueError, IndexError):
+        return None
+    return max(limit - mapped, 0)
 
 
 def check_memory(nbytes: int, what: str, lower: str = "") -> None:

@@ -97,3 +97,23 @@ def test_an_image_root_that_is_a_file_is_one_line(data, below, tmp_path, capsys)
         below = "/deeper"
     assert main(["train", "--loss", "wgan", "--data", f"{data}:root={tmp_path / 'afile'}{below}", "--steps", "1"]) == 2
     assert f"{tmp_path / 'afile'} is a file, not a folder: root names the folder that holds" in one_line(capsys)
+
+
+@PROC
+def test_memory_checks_heed_the_address_space_limit():
+    """`ulimit -v` caps what a process can map however much the machine has free."""
+    import resource
+
+    from ganzoo.interfaces import _address_space_left, available_memory
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    mapped = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + 2**30, hard))
+    try:
+        left = _address_space_left()
+        assert 2**29 < left <= 2**30 and available_memory() <= left
+        with pytest.raises(ganzoo.UsageError, match=r"the test's images need 2.0 GiB of memory, more than the (0.9|1.0) GiB free"):
+            ganzoo.check_memory(2**31, "the test's images")
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    assert soft != resource.RLIM_INFINITY or _address_space_left() is None
