@@ -740,6 +740,8 @@ def _resume(run_dir: Path, overrides: dict[str, Any], quiet: bool, world: World,
             )
     if "data" in overrides:
         check_same_data(base["data"], overrides["data"])
+    if "augment" in overrides:
+        check_same_augment(base.get("augment"), overrides["augment"])
     run_plan = plan({**base, **overrides, "out": str(run_dir), "world_size": world.size})
     check_batch_split(run_plan.config, world)
     trainer = Trainer(run_plan, run_dir, quiet, world, on_evaluation)
@@ -765,6 +767,22 @@ def check_same_data(saved: Any, given: Any) -> None:
         raise ConfigError(
             f"--data {specs[1]} cannot change on --resume (the run trained on {specs[0]}): its networks and "
             "checkpoints belong to that data; only a path option may change, where its files moved"
+        )
+
+
+def check_same_augment(saved: Any, given: Any) -> None:
+    """A resumed run keeps its augmentation: the critic learned against it, and the run's record
+    (config.json, each checkpoint) names one augmentation for all of its steps."""
+    from .config import PluginSpec
+
+    specs = [None if spec is None else PluginSpec.model_validate(spec) for spec in (saved, given)]
+    built = [None if spec is None else configured("augment", spec) for spec in specs]
+    old, new = (c and (c.cls, c.config.model_dump(), c.scheduled) for c in built)  # as configured: defaults spelt out or not
+    if old != new:
+        raise ConfigError(
+            f"--augment {specs[1] or 'none'} cannot change on --resume (the run trained with {specs[0] or 'none'}): "
+            "the critic learned against it and the run records one augmentation for all its steps; start a new run "
+            "with --out instead"
         )
 
 

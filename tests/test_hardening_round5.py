@@ -117,3 +117,24 @@ def test_memory_checks_heed_the_address_space_limit():
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     assert soft != resource.RLIM_INFINITY or _address_space_left() is None
+
+
+def test_an_augment_cannot_change_on_resume(tmp_path, capsys):
+    """The run's record names one augmentation for all its steps; the same one, spelt out, goes on."""
+    run = tmp_path / "run"
+    base = ["--loss", "nonsaturating", *TINY, "--data", "digits:size=8", "--generator", "dcgan:width=8",
+            "--critic", "dcgan:width=8", "--quiet"]  # fmt: skip
+    assert main(["train", *base, "--augment", "diffaugment:policy=translation", "--steps", "2", "--checkpoint-every", "2",
+                 "--out", str(run)]) == 0  # fmt: skip
+    for other, said in [("diffaugment:policy=color", "diffaugment:policy=color"), ("diffaugment:p=0.5", "diffaugment:p=0.5")]:
+        capsys.readouterr()
+        assert main(["train", "--resume", str(run), "--augment", other, "--steps", "4"]) == 2
+        assert (f"--augment {said} cannot change on --resume (the run trained with diffaugment:policy=translation)"
+                in one_line(capsys).replace(",translation=0.125,cutout=0.5,p=1.0", ""))  # fmt: skip
+    assert main(["train", "--resume", str(run), "--augment", "diffaugment:policy=translation,p=1.0", "--steps", "3"]) == 0
+    capsys.readouterr()
+    plain = tmp_path / "plain"
+    assert main(["train", *base, "--steps", "2", "--checkpoint-every", "2", "--out", str(plain)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(plain), "--augment", "diffaugment", "--steps", "4"]) == 2
+    assert "--augment diffaugment cannot change on --resume (the run trained with none)" in one_line(capsys)
