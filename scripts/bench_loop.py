@@ -32,11 +32,27 @@ each seed runs with 1 and with 2 processes, side by side.
 
 `--busy` times the main command alone and beside a busy process (a second training of the
 same command), with the default threads and with `--threads 2`, and prints the slowdowns.
+
+`--penalties` measures what R1 + R2 cost (R3GAN's users report a step 6-7x slower): the shared loop
+trains the `r3gan` generator and critic at 28x28 (a stand-in for Fashion-MNIST that needs no
+download: the digits written as PNG files, read into memory by `folder` at size 28; batch 64, one
+critic step) with `nonsaturating` (no penalty), `rpgan` alone, `rpgan` + `r1` + `r2`, and the two
+penalties lazy (`every=4`, `every=16`: computed on every K-th critic step, times K), alternating in
+rounds. It prints each row's wall and CPU seconds per step (the loop's `sec_per_step` and
+`cpu_sec_per_step`), their ratios to `nonsaturating` and, for the lazy rows, to the eager one. A lazy
+row's timed steps are rounded up to a multiple of its K, so they hold exactly one penalised step in K.
+
+`--bf16` times float32 against `--precision bf16` (torch.autocast) on the same data: the 28x28
+width-64 DCGAN pair and the r3gan pair with the -log D loss, through the shared loop and the plain
+one, and the r3gan pair with rpgan + r1 + r2 through the shared loop (its penalties run outside
+autocast, in float32, by design); it prints wall and CPU seconds per step and the bf16/fp32 ratios.
+`--batch-size` shrinks these two modes' batch (the tests use it to run them in seconds).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -60,7 +76,13 @@ C, LR, N_CRITIC = 0.01, 5e-5, 5
 OBJECTIVES = {
     "wgan": {"loss": "wgan", "constraints": ["clip"], "n_critic": N_CRITIC, "critic_boost": 0},
     "nonsaturating": {"loss": "nonsaturating", "n_critic": 1, "optimizer": "adam", "lr": 2e-4, "betas": [0.5, 0.999]},
+    # R3GAN's objective with its own defaults (Adam, lr 2e-4, betas (0, 0.99)), one critic step like -log D's
+    "rpgan": {"loss": "rpgan", "n_critic": 1},
+    **{f"rpgan+r1+r2{f':every={k}' if k > 1 else ''}": {"loss": "rpgan", "n_critic": 1, "constraints": [f"r1:every={k}", f"r2:every={k}"]}
+       for k in (1, 4, 16)},  # fmt: skip
 }
+#: --penalties' rows: each objective and the period of its penalties (K of every=K; 1: none, or eager)
+PENALTY_ROWS = {"nonsaturating": 1, "rpgan": 1, "rpgan+r1+r2": 1, "rpgan+r1+r2:every=4": 4, "rpgan+r1+r2:every=16": 16}
 
 
 def objective(case: dict) -> dict:
@@ -86,7 +108,8 @@ def dataset(case: dict):
     return ganzoo.create_dataset(data_name, **dict(o.split("=") for o in options.split(",") if o))
 
 
-def loop_seconds_per_step(case: dict, device: str, steps: int, warmup: int, compile_: bool = False, threads: int | None = None) -> float:
+def loop_seconds(case: dict, device: str, steps: int, warmup: int, compile_: bool = False, threads: int | None = None) -> tuple[float, float]:
+    """(wall, CPU) seconds per generator step of the shared loop, from its own log, over the steps after the warm-up."""
     with tempfile.TemporaryDirectory() as out:
         result = ganzoo.train(
             {
@@ -105,11 +128,14 @@ def loop_seconds_per_step(case: dict, device: str, steps: int, warmup: int, comp
         )
         records = (result.run_dir / "metrics.jsonl").read_text().splitlines()
     timed = [json.loads(r) for r in records[1:]]  # the first interval is the warm-up
-    return sum(r["sec_per_step"] for r in timed) / len(timed)
+    # each record's mean weighted by its interval's steps: the last interval may be shorter
+    lengths = [r["step"] - before for r, before in zip(timed, [warmup, *(r["step"] for r in timed)])]
+    return tuple(sum(r[key] * n for r, n in zip(timed, lengths)) / sum(lengths) for key in ("sec_per_step", "cpu_sec_per_step"))
 
 
-def plain_seconds_per_step(case: dict, device: str, steps: int, warmup: int, threads: int | None = None) -> float:
-    """The loop a researcher writes by hand: same networks and data, no framework."""
+def plain_seconds(case: dict, device: str, steps: int, warmup: int, threads: int | None = None) -> tuple[float, float]:
+    """(wall, CPU) seconds per generator step of the loop a researcher writes by hand: same
+    networks, data and precision (bf16: the forwards under torch.autocast), no framework."""
     dev = torch.device(device)
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
@@ -119,7 +145,7 @@ def plain_seconds_per_step(case: dict, device: str, steps: int, warmup: int, thr
         torch.set_num_threads(before)
 
 
-def _plain(case: dict, dev: torch.device, steps: int, warmup: int) -> float:
+def _plain(case: dict, dev: torch.device, steps: int, warmup: int) -> tuple[float, float]:
     data = dataset(case)
     shape = data.sample_shape
     torch.manual_seed(0)
@@ -130,23 +156,25 @@ def _plain(case: dict, dev: torch.device, steps: int, warmup: int) -> float:
         D.to(memory_format=torch.channels_last)
     stream = data.batches(case["batch_size"], dev)
     batch = case["batch_size"]
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16) if case.get("precision") == "bf16" else contextlib.nullcontext()
     if case.get("loss") == "nonsaturating":
-        step = nonsaturating_step(G, D, stream, batch, dev)
+        step = nonsaturating_step(G, D, stream, batch, dev, amp)
     else:
-        step = wgan_step(G, D, stream, batch, dev)
+        step = wgan_step(G, D, stream, batch, dev, amp)
     for _ in range(warmup):
         step()
     if dev.type == "cuda":
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
         last = step()
     last.item()  # one sync at the end, as the shared loop syncs at its log steps
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - wall) / steps, (time.process_time() - cpu) / steps
 
 
-def nonsaturating_step(G, D, stream, batch: int, dev: torch.device):
-    """One generator step of the -log D GAN, as written by hand: Adam, softplus losses."""
+def nonsaturating_step(G, D, stream, batch: int, dev: torch.device, amp):
+    """One generator step of the -log D GAN, as written by hand: Adam, softplus losses; the
+    forwards under `amp` (autocast or nothing), the losses in float32."""
     import torch.nn.functional as F
 
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -154,21 +182,25 @@ def nonsaturating_step(G, D, stream, batch: int, dev: torch.device):
 
     def step() -> torch.Tensor:
         real = next(stream)
-        with torch.no_grad():
+        with torch.no_grad(), amp:
             fake = G(torch.randn(batch, G.latent_dim, device=dev))
-        loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+        with amp:
+            real_scores, fake_scores = D(real).float(), D(fake).float()
+        loss_d = F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        return generator_update(G, D, opt_g, batch, dev, lambda scores: F.softplus(-scores).mean())
+        return generator_update(G, D, opt_g, batch, dev, lambda scores: F.softplus(-scores).mean(), amp)
 
     return step
 
 
-def generator_update(G, D, opt_g, batch: int, dev: torch.device, loss_of) -> torch.Tensor:
+def generator_update(G, D, opt_g, batch: int, dev: torch.device, loss_of, amp) -> torch.Tensor:
     """The generator's step of a hand-written loop: no critic weight gradients, `loss_of(scores)`."""
     D.requires_grad_(False)
-    loss_g = loss_of(D(G(torch.randn(batch, G.latent_dim, device=dev))))
+    with amp:
+        scores = D(G(torch.randn(batch, G.latent_dim, device=dev))).float()
+    loss_g = loss_of(scores)
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     D.requires_grad_(True)
@@ -176,7 +208,7 @@ def generator_update(G, D, opt_g, batch: int, dev: torch.device, loss_of) -> tor
     return loss_g
 
 
-def wgan_step(G, D, stream, batch: int, dev: torch.device):
+def wgan_step(G, D, stream, batch: int, dev: torch.device, amp):
     """One generator step of WGAN with weight clipping, as written by hand."""
     opt_g = torch.optim.RMSprop(G.parameters(), lr=LR, foreach=True)
     opt_d = torch.optim.RMSprop(D.parameters(), lr=LR, foreach=True)
@@ -185,16 +217,17 @@ def wgan_step(G, D, stream, batch: int, dev: torch.device):
     def step() -> torch.Tensor:
         for _ in range(N_CRITIC):
             real = next(stream)
-            with torch.no_grad():
+            with torch.no_grad(), amp:
                 fake = G(torch.randn(batch, G.latent_dim, device=dev))
-            loss_d = D(fake).mean() - D(real).mean()
+            with amp:
+                loss_d = D(fake).float().mean() - D(real).float().mean()
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
             with torch.no_grad():
                 torch._foreach_clamp_min_(d_params, -C)
                 torch._foreach_clamp_max_(d_params, C)
-        return generator_update(G, D, opt_g, batch, dev, lambda scores: -scores.mean())
+        return generator_update(G, D, opt_g, batch, dev, lambda scores: -scores.mean(), amp)
 
     return step
 
@@ -216,19 +249,24 @@ def shared_samples_per_second(case: dict, device: str, processes: int, steps: in
     return case["batch_size"] * N_CRITIC / seconds
 
 
-def folder_vs_memory(args: argparse.Namespace, device: str) -> None:
+def digits_as_pngs(folder: str) -> None:
+    """The digits at 32x32, one grey PNG file each, into `folder`."""
     from PIL import Image
 
+    images, _ = ganzoo.create_dataset("digits", size=32).tensors()
+    for i, image in enumerate(images):
+        Image.fromarray(((image[0] + 1) * 127.5).round().byte().numpy()).save(Path(folder) / f"{i:04d}.png")
+
+
+def folder_vs_memory(args: argparse.Namespace, device: str) -> None:
     case = {"generator": "mlp", "critic": "mlp", "batch_size": 64}
     with tempfile.TemporaryDirectory() as folder:
-        images, _ = ganzoo.create_dataset("digits", size=32).tensors()
-        for i, image in enumerate(images):
-            Image.fromarray(((image[0] + 1) * 127.5).round().byte().numpy()).save(Path(folder) / f"{i:04d}.png")
+        digits_as_pngs(folder)
         sources = {"memory": "digits:size=32", "folder": f"folder:path={folder},size=32,channels=1"}
         times: dict[str, list[float]] = {name: [] for name in sources}
         for _ in range(args.rounds):
             for name, data in sources.items():
-                times[name].append(loop_seconds_per_step({**case, "data": data}, device, args.steps, args.warmup))
+                times[name].append(loop_seconds({**case, "data": data}, device, args.steps, args.warmup)[0])
     memory, folder_s = statistics.median(times["memory"]), statistics.median(times["folder"])
     print(f"{'case':<16}{'device':<8}{'folder s/step':>14}{'memory s/step':>14}{'folder/memory':>14}")
     print(f"{'mlp-digits32':<16}{device:<8}{folder_s:>14.5f}{memory:>14.5f}{folder_s / memory:>14.3f}", flush=True)
@@ -248,6 +286,64 @@ def bench_processes(args: argparse.Namespace, cases: list[str], devices: list[st
             efficiency = medians[last] / medians[first] / (last / first)
             row = "".join(f"{medians[n]:>20.1f}" for n in args.processes)
             print(f"{name:<16}{device:<8}{row}{efficiency:>12.2f}", flush=True)
+
+
+@contextlib.contextmanager
+def side28(batch_size: int):
+    """Case settings for the 28x28 networks on a stand-in for Fashion-MNIST that needs no download:
+    the digits as PNG files, read into memory by `folder` at 28x28 (shapes, not pictures, set a step's cost)."""
+    with tempfile.TemporaryDirectory() as folder:
+        digits_as_pngs(folder)
+        yield {"data": f"folder:path={folder},size=28,channels=1", "batch_size": batch_size}
+
+
+def ratio_cells(times: list[tuple[float, float]], base: list[tuple[float, float]]) -> str:
+    """Wall and CPU ratios of two rows' medians over the rounds."""
+    return "".join(f"{statistics.median(t[i] for t in times) / statistics.median(b[i] for b in base):>10.3f}" for i in (0, 1))
+
+
+def penalties_cost(args: argparse.Namespace, device: str) -> None:
+    """--penalties: R1 + R2's cost, eager and lazy, on the r3gan networks at 28x28, through the shared loop."""
+    with side28(args.batch_size or 64) as data:
+        case = {**data, "generator": "r3gan", "critic": "r3gan"}
+        threads = default_threads(case) if device == "cpu" else None
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in PENALTY_ROWS}
+        for _ in range(args.rounds):  # alternate, so drifts in machine load hit every row
+            for name, every in PENALTY_ROWS.items():
+                steps = -(-args.steps // every) * every  # one penalised step in every K timed ones
+                times[name].append(loop_seconds({**case, "loss": name}, device, steps, args.warmup, threads=threads))
+    print(f"{'objective':<22}{'device':<8}{'threads':>8}{'s/step':>10}{'cpu s/step':>11}{'/nonsat':>10}{'cpu':>10}"
+          f"{'/eager':>10}{'cpu':>10}  per-round cpu /nonsat")  # fmt: skip
+    base, eager = times["nonsaturating"], times["rpgan+r1+r2"]
+    for name, rows in times.items():
+        wall, cpu = (statistics.median(t[i] for t in rows) for i in (0, 1))
+        lazy = ratio_cells(rows, eager) if PENALTY_ROWS[name] > 1 else f"{'-':>10}{'-':>10}"
+        rounds = " ".join(f"{t[1] / b[1]:.3f}" for t, b in zip(rows, base))
+        print(f"{name:<22}{device:<8}{threads or '-':>8}{wall:>10.4f}{cpu:>11.4f}{ratio_cells(rows, base)}{lazy}  {rounds}", flush=True)
+
+
+def bf16_against_fp32(args: argparse.Namespace, device: str) -> None:
+    """--bf16: float32 against torch.autocast's bf16, the shared loop and the plain one, on the 28x28 image networks."""
+    rows = [("dcgan-28", "dcgan", "nonsaturating", "loop"), ("dcgan-28", "dcgan", "nonsaturating", "plain"),
+            ("r3gan-28", "r3gan", "nonsaturating", "loop"), ("r3gan-28", "r3gan", "nonsaturating", "plain"),
+            ("r3gan-28", "r3gan", "rpgan+r1+r2", "loop")]  # fmt: skip
+    timers = {"loop": loop_seconds, "plain": plain_seconds}
+    with side28(args.batch_size or 64) as data:
+        cases = {row: {**data, "generator": row[1], "critic": row[1], "loss": row[2]} for row in rows}
+        threads = {row: default_threads(case) if device == "cpu" else None for row, case in cases.items()}
+        times = {(row, precision): [] for row in rows for precision in ("fp32", "bf16")}
+        for _ in range(args.rounds):  # alternate, so drifts in machine load hit every row
+            for (row, precision), measured in times.items():
+                case = {**cases[row], "precision": precision}
+                measured.append(timers[row[3]](case, device, args.steps, args.warmup, threads=threads[row]))
+    print(f"{'case':<10}{'objective':<15}{'loop':<7}{'device':<8}{'threads':>8}{'fp32 s':>9}{'bf16 s':>9}{'fp32 cpu':>9}"
+          f"{'bf16 cpu':>9}{'bf16/fp32':>10}{'cpu':>10}  per-round cpu bf16/fp32")  # fmt: skip
+    for row in rows:
+        fp32, bf16 = times[row, "fp32"], times[row, "bf16"]
+        medians = "".join(f"{statistics.median(t[i] for t in rows_):>9.4f}" for i in (0, 1) for rows_ in (fp32, bf16))
+        rounds = " ".join(f"{b[1] / f[1]:.3f}" for b, f in zip(bf16, fp32))
+        case, _, objective, loop = row
+        print(f"{case:<10}{objective:<15}{loop:<7}{device:<8}{threads[row] or '-':>8}{medians}{ratio_cells(bf16, fp32)}  {rounds}", flush=True)
 
 
 MAIN_COMMAND = [sys.executable, "-m", "ganzoo", "train", "--loss", "wgan", "--constraint", "clip", "--quiet"]
@@ -343,6 +439,9 @@ def main() -> None:
     parser.add_argument("--main-steps", type=int, help="with --main-command: its steps [default: the command's own]")
     parser.add_argument("--busy", type=int, metavar="STEPS", help="the main command alone and beside a busy process")
     parser.add_argument("--write", action="store_true", help="with --main-command: fill the docs' main-command blocks")
+    parser.add_argument("--penalties", action="store_true", help="R1 + R2's cost, eager and lazy, on the r3gan networks")
+    parser.add_argument("--bf16", action="store_true", help="bf16 against float32, shared and plain loop, 28x28 networks")
+    parser.add_argument("--batch-size", type=int, help="with --penalties or --bf16: the batch [default: 64]")
     args = parser.parse_args()
     if args.main_command:
         main_command_over_seeds(args.main_command, args.main_steps, args.processes or [1], args.write)
@@ -361,6 +460,12 @@ def main() -> None:
         for device in devices:
             folder_vs_memory(args, device)
         return
+    if args.penalties or args.bf16:
+        for device in devices:
+            for wanted, bench in ((args.penalties, penalties_cost), (args.bf16, bf16_against_fp32)):
+                if wanted:
+                    bench(args, device)
+        return
     print(f"{'case':<17}{'device':<8}{'threads':>8}{'loop s/step':>14}{'plain s/step':>14}{'loop/plain':>12}  per-round ratios")
     for device in devices:
         for name in cases:
@@ -371,8 +476,8 @@ def main() -> None:
                 continue
             loop_times, plain_times = [], []
             for _ in range(args.rounds):  # alternate, so drifts in machine load hit both
-                loop_times.append(loop_seconds_per_step(CASES[name], device, args.steps, args.warmup, args.compile, threads))
-                plain_times.append(plain_seconds_per_step(CASES[name], device, args.steps, args.warmup, threads))
+                loop_times.append(loop_seconds(CASES[name], device, args.steps, args.warmup, args.compile, threads)[0])
+                plain_times.append(plain_seconds(CASES[name], device, args.steps, args.warmup, threads)[0])
             loop_s, plain_s = statistics.median(loop_times), statistics.median(plain_times)
             rounds = " ".join(f"{a / b:.3f}" for a, b in zip(loop_times, plain_times))  # the spread says how noisy
             shown = threads or "-"
