@@ -325,6 +325,7 @@ def train(
     """
     from . import recipes
     from .errors import ConfigError
+    from .loop import check_eval_flags
     from .loop import train as run_training
 
     if nproc_per_node is not None:
@@ -351,6 +352,7 @@ def train(
     else:
         if "loss" not in settings:
             raise ConfigError("--loss is required (e.g. --loss wgan); see `ganzoo list loss`")
+        check_eval_flags(flags, settings.get("eval_every"))  # the flags alone: a run's config.json holds eval_n
         result = run_training(settings, quiet=quiet)
     if os.environ.get("RANK", "0") != "0":  # one of several processes: rank 0 reports
         return

@@ -742,6 +742,7 @@ def _resume(run_dir: Path, overrides: dict[str, Any], quiet: bool, world: World,
         check_same_data(base["data"], overrides["data"])
     if "augment" in overrides:
         check_same_augment(base.get("augment"), overrides["augment"])
+    check_eval_flags(overrides, {**base, **overrides}.get("eval_every"))
     run_plan = plan({**base, **overrides, "out": str(run_dir), "world_size": world.size})
     check_batch_split(run_plan.config, world)
     trainer = Trainer(run_plan, run_dir, quiet, world, on_evaluation)
@@ -768,6 +769,14 @@ def check_same_data(saved: Any, given: Any) -> None:
             f"--data {specs[1]} cannot change on --resume (the run trained on {specs[0]}): its networks and "
             "checkpoints belong to that data; only a path option may change, where its files moved"
         )
+
+
+def check_eval_flags(given: dict[str, Any], eval_every: Any) -> None:
+    """--eval-metrics and --eval-n shape the evaluations --eval-every turns on: without it they would be ignored."""
+    flags = [f"--{name.replace('_', '-')}" for name in ("eval_metrics", "eval_n") if given.get(name) is not None]
+    if flags and not eval_every:
+        raise ConfigError(f"{' and '.join(flags)} appl{'y' if len(flags) > 1 else 'ies'} to evaluations during training, which --eval-every N turns on; "
+                          f"add --eval-every (e.g. --eval-every 1000) or drop {' and '.join(flags)}")  # fmt: skip
 
 
 def check_same_augment(saved: Any, given: Any) -> None:

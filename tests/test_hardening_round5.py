@@ -138,3 +138,17 @@ def test_an_augment_cannot_change_on_resume(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--resume", str(plain), "--augment", "diffaugment", "--steps", "4"]) == 2
     assert "--augment diffaugment cannot change on --resume (the run trained with none)" in one_line(capsys)
+
+
+def test_eval_metrics_and_eval_n_without_eval_every_are_one_line(tmp_path, capsys):
+    for extra, said in [(["--eval-n", "100"], "--eval-n applies"),
+                        (["--eval-metrics", "data", "--eval-n", "100"], "--eval-metrics and --eval-n apply")]:  # fmt: skip
+        assert main(["train", "--loss", "wgan", *extra, "--steps", "2", "--out", str(tmp_path / "new")]) == 2
+        assert f"{said} to evaluations during training, which --eval-every N turns on" in one_line(capsys)
+        assert not (tmp_path / "new").exists()
+    run = tmp_path / "run"
+    assert main(["train", "--loss", "nonsaturating", *TINY, "--steps", "2", "--quiet", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--eval-metrics", "data", "--steps", "4"]) == 2
+    assert "--eval-metrics applies to evaluations during training" in one_line(capsys)
+    assert main(["train", "--resume", str(run), "--eval-metrics", "data", "--eval-every", "2", "--steps", "4", "--quiet"]) == 0
