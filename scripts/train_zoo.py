@@ -148,7 +148,7 @@ STEPS = {
     # about twice that beside a second training on a 2-core machine
     ("fashion-mnist", "js"): 5_000, ("fashion-mnist", "wgan"): 5_000,
     # R3GAN: ~0.75 s of one thread a step at these widths with R1 and R2 on every 4th critic step
-    ("fashion-mnist", "r3gan"): 5_000,
+    ("fashion-mnist", "r3gan"): 3_000,
 }
 #: the clipped WGAN is trained past its 10,000-step budget, whose high-quality share was still
 #: rising (ring8 27% -> 39% over its last 4,000 steps, grid25 25% -> 34% over its last 6,000), to
