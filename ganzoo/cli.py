@@ -374,16 +374,24 @@ def comma_list(param: click.Parameter, value: str | None) -> list[str] | None:
     return items
 
 
+#: the most classes --classes lists: sample draws at most this many samples
+MAX_CLASSES = 4096
+
+
 def class_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
     """--classes 0,3,7 -> [0, 3, 7]."""
     if value is None:
         return None
+    from .errors import shortened
+
+    if value.count(",") >= MAX_CLASSES:  # counted before a megabyte of text is parsed
+        raise click.BadParameter(f"gives {value.count(',') + 1:,} classes; at most {MAX_CLASSES:,} (one per sample)")
     try:
         classes = [int(part) for part in value.split(",")]
     except ValueError:
-        raise click.BadParameter(f"'{value}' is not a comma-separated list of class numbers, e.g. 0,3,7") from None
+        raise click.BadParameter(f"'{shortened(value)}' is not a comma-separated list of class numbers, e.g. 0,3,7") from None
     if any(k < 0 for k in classes):
-        raise click.BadParameter(f"'{value}': class numbers start at 0")
+        raise click.BadParameter(f"'{shortened(value)}': class numbers start at 0")
     return classes
 
 
@@ -456,6 +464,8 @@ def interpolate(name_or_file: str, steps: int, rows: int, classes: list[int] | N
     """Draw a strip of samples along each of ROWS paths between two latents, spherically (z is
     Gaussian, and the straight line's middle has too small a norm): one row of images per path, or
     for 2-D data each path's points over the real ones."""
+    import torch
+
     from .errors import UsageError
     from .pictures import save_interpolation
     from .sampling import interpolate as along_paths
@@ -465,6 +475,8 @@ def interpolate(name_or_file: str, steps: int, rows: int, classes: list[int] | N
     if classes is not None and len(classes) != rows:
         raise UsageError(f"--classes gives {len(classes)} classes for {rows} rows; give one per row (or --rows {len(classes)})")
     samples, _ = along_paths(generator, steps=steps, rows=rows, seed=seed, labels=classes)
+    if not torch.isfinite(samples).all():
+        raise UsageError(f"{name_or_file} made NaN or infinite samples (a diverged generator?); nothing was drawn")
     reference = real_points(name_or_file, seed) if tuple(samples.shape[1:]) == (2,) else None
     title = f"{source_title(name_or_file)}: {rows} spherical paths of {steps} steps, seed {seed}"
     written = save_interpolation(Path(out), samples, steps, reference, title)

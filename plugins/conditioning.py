@@ -22,7 +22,7 @@ class CriticConfig(ganzoo.ConditionalConfig):
 class GeneratorConfig(ganzoo.ConditionalConfig):
     label_options: ClassVar[tuple[str, ...]] = ("classes", "embedding")
 
-    embedding: int = Field(32, gt=0, description="size of the learned class embedding a conditional generator reads")
+    embedding: int = Field(32, gt=0, le=4096, description="size of the learned class embedding a conditional generator reads")
 
 
 class FeatureCritic(ganzoo.Critic):

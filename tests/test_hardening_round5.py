@@ -152,3 +152,26 @@ def test_eval_metrics_and_eval_n_without_eval_every_are_one_line(tmp_path, capsy
     assert main(["train", "--resume", str(run), "--eval-metrics", "data", "--steps", "4"]) == 2
     assert "--eval-metrics applies to evaluations during training" in one_line(capsys)
     assert main(["train", "--resume", str(run), "--eval-metrics", "data", "--eval-every", "2", "--steps", "4", "--quiet"]) == 0
+
+
+def test_interpolate_refuses_a_generator_that_makes_nan(tmp_path, capsys):
+    import torch
+
+    generator = ganzoo.create_generator("mlp", sample_shape=(2,))
+    with torch.no_grad():
+        for parameter in generator.parameters():  # finite weights (a file with NaN is refused on load) that overflow
+            parameter.fill_(3e38)
+    weights = ganzoo.save_generator(generator, tmp_path / "g.safetensors", "mlp")
+    assert main(["interpolate", str(weights), "--out", str(tmp_path / "i.png")]) == 2
+    assert "made NaN or infinite samples (a diverged generator?); nothing was drawn" in one_line(capsys)
+    assert not (tmp_path / "i.png").exists()
+
+
+def test_the_classes_list_and_the_embedding_are_bounded(capsys):
+    many = ",".join(["0"] * 10**6)  # 2 MB of text
+    assert main(["sample", "acgan-digits", "--classes", many]) == 2
+    assert "gives 1,000,000 classes; at most 4,096 (one per sample)" in one_line(capsys)
+    assert main(["sample", "acgan-digits", "--classes", "x" * 10**6]) == 2
+    assert len(one_line(capsys)) < 400
+    with pytest.raises(ganzoo.ConfigError, match="embedding.*less than or equal to 4096"):
+        ganzoo.create_generator("mlp", sample_shape=(2,), classes=3, embedding=10**9)
