@@ -90,6 +90,9 @@ class Digits(ganzoo.Dataset):
     def describe(self) -> dict[str, Any]:
         return {"classes": 10}
 
+    def __len__(self) -> int:  # how many real images there are: image metrics never repeat one
+        return len(digits_split(self.config.split)[1])
+
     @property
     def evaluation_samples(self) -> int:
         return len(_load(self.config.size, self.config.split)[1])  # as many as real digits

@@ -175,3 +175,17 @@ def test_the_classes_list_and_the_embedding_are_bounded(capsys):
     assert len(one_line(capsys)) < 400
     with pytest.raises(ganzoo.ConfigError, match="embedding.*less than or equal to 4096"):
         ganzoo.create_generator("mlp", sample_shape=(2,), classes=3, embedding=10**9)
+
+
+@pytest.mark.parametrize("split, held", [("all", 1797), ("test", 360)])
+def test_image_metrics_never_repeat_the_real_digits(split, held, tmp_path, monkeypatch):
+    from ganzoo import image_metrics
+    from ganzoo.testing import channel_statistics_extractor
+
+    stand_in = channel_statistics_extractor()
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(image_metrics, "inception", lambda device, quiet=False: stand_in)
+    generator = ganzoo.create_generator("dcgan", sample_shape=(1, 8, 8), width=4).eval()
+    with pytest.raises(ganzoo.UsageError, match=f"--n {held + 1:,} is more real images than 'digits:split={split}' "
+                       f"holds \\({held:,}\\): they would repeat"):  # fmt: skip
+        ganzoo.evaluate(generator, f"digits:split={split}", metrics=["kid"], n=held + 1)
