@@ -121,16 +121,26 @@ def real_features(
         raise UsageError(f"--n {n:,} is more real images than '{data}' holds ({len(dataset):,}): they would repeat; "
                          f"use --n {len(dataset):,} or fewer")  # fmt: skip
     spec = {"data": str(data), "n": n, "seed": seed, "extractor": EXTRACTOR, "weights": INCEPTION_SHA256}
-    key = hashlib.sha256(json.dumps({**spec, "fingerprint": dataset.fingerprint()}, sort_keys=True).encode()).hexdigest()[:20]
-    path = cache_dir() / "real-features" / f"{data.name.replace('/', '_')}-{n}-{key}.safetensors"
+    key = hashlib.sha256(json.dumps({**spec, "fingerprint": dataset.fingerprint()}, sort_keys=True).encode()).hexdigest()
+    spec["key"] = key  # the file says which data it holds: one copied from other files under this name is refused
+    path = cache_dir() / "real-features" / f"{data.name.replace('/', '_')}-{n}-{key[:20]}.safetensors"
     if path.exists():
         print(f"ganzoo: reusing the real data's features from {path}", file=sys.stderr)
         return cached_features(path, spec, n, extractor.dims)
     with torch.random.fork_rng(devices=[]):  # the caller's random stream stays as it was
         torch.manual_seed(seed)
         found = features(dataset.batches(min(batch_size, n), torch.device("cpu")), n, extractor, f"real {data.name}", quiet)
-    save_tensors(path, {"features": found[0], "logits": found[1]}, {"format": FEATURES, **{k: str(v) for k, v in spec.items()}})
+    metadata = {"format": FEATURES, **{k: str(v) for k, v in spec.items()}, "sha256": features_sha256(*found)}
+    save_tensors(path, {"features": found[0], "logits": found[1]}, metadata)
     return found
+
+
+def features_sha256(features: Tensor, logits: Tensor) -> str:
+    """The digest of a cache file's tensors, kept in its metadata: features changed in place are refused."""
+    digest = hashlib.sha256()
+    for tensor in (features, logits):
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 FEATURES = "ganzoo.real-features"
@@ -154,6 +164,8 @@ def cached_features(path: Path, spec: dict[str, Any], n: int, dims: int) -> tupl
             raise CheckpointError(f"{path}: its {name} hold NaN or infinite values{again}")
     if saved["features"].shape[1] != dims:
         raise CheckpointError(f"{path}: its features have {saved['features'].shape[1]} dimensions, not {dims}{again}")
+    if metadata.get("sha256") != features_sha256(saved["features"], saved["logits"]):
+        raise CheckpointError(f"{path}: its features are not the ones computed for it (their sha256 differs){again}")
     return saved["features"], saved["logits"]
 
 

@@ -189,3 +189,28 @@ def test_image_metrics_never_repeat_the_real_digits(split, held, tmp_path, monke
     with pytest.raises(ganzoo.UsageError, match=f"--n {held + 1:,} is more real images than 'digits:split={split}' "
                        f"holds \\({held:,}\\): they would repeat"):  # fmt: skip
         ganzoo.evaluate(generator, f"digits:split={split}", metrics=["kid"], n=held + 1)
+
+
+def test_a_well_formed_but_poisoned_features_cache_is_refused(tmp_path, monkeypatch):
+    """Features changed in place (finite, the right shape and metadata) or copied from other data
+    under the cache's name would shift every FID computed against them."""
+    from safetensors.torch import load_file, save_file
+
+    from ganzoo import image_metrics
+    from ganzoo.checkpoint import read_metadata
+    from ganzoo.testing import channel_statistics_extractor
+
+    stand_in = channel_statistics_extractor()
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(image_metrics, "inception", lambda device, quiet=False: stand_in)
+    generator = ganzoo.create_generator("dcgan", sample_shape=(1, 8, 8), width=4).eval()
+    first = ganzoo.evaluate(generator, "digits:split=test", metrics=["kid"], n=50)
+    (cached,) = (tmp_path / "cache" / "real-features").iterdir()
+    tensors, metadata = load_file(cached), read_metadata(cached, image_metrics.FEATURES)
+    assert ganzoo.evaluate(generator, "digits:split=test", metrics=["kid"], n=50) == first  # reused as it was
+    save_file({**tensors, "features": tensors["features"] + 0.5}, cached, metadata)
+    with pytest.raises(ganzoo.CheckpointError, match="its features are not the ones computed for it"):
+        ganzoo.evaluate(generator, "digits:split=test", metrics=["kid"], n=50)
+    save_file(tensors, cached, {**metadata, "key": "0" * 64})  # another dataset's file under this name
+    with pytest.raises(ganzoo.CheckpointError, match="holds the features of other data"):
+        ganzoo.evaluate(generator, "digits:split=test", metrics=["kid"], n=50)
