@@ -18,9 +18,10 @@ How a run stays independent of the number of processes:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
+import select
 import signal
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -30,8 +31,6 @@ from torch import nn
 
 from .errors import ConfigError, GanzooError
 
-#: prctl's option for the signal a process gets when its parent dies
-_PR_SET_PDEATHSIG = 1
 #: store key counting the ranks that failed: only the first reports, so one line tells the story
 _FAILED_KEY = "ganzoo/failures"
 
@@ -55,17 +54,33 @@ def restarted() -> bool:
 
 
 def _stop_with_launcher() -> None:
-    """Have the kernel send this worker SIGTERM when its launcher dies (Linux's parent-death signal):
-    the loop then stops every process at one step with a whole checkpoint, as after Ctrl-C, instead
-    of training on as orphans after a kill -9 of the launcher. Elsewhere nothing changes."""
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):  # not Linux
-        return
+    """Send this worker one SIGTERM when its launcher has ended: the loop then stops every process at
+    one step with a whole checkpoint, as after Ctrl-C, instead of training on as orphans after a
+    kill -9 of the launcher.
+
+    A thread waits on a pidfd of the launcher, readable once the launcher's last thread has exited.
+    Not Linux's parent-death signal (prctl PR_SET_PDEATHSIG): that comes once for every thread of
+    the launcher as each exits, and on a busy machine a late one found a worker whose loop had
+    stopped and given SIGTERM its default action back, so rank 0 died before it said why. Where
+    pidfds are missing (not Linux, or a kernel before 5.3) nothing changes."""
     launcher = os.getppid()
-    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != launcher:  # it died before the request took effect
+    try:
+        pidfd = os.pidfd_open(launcher)
+    except ProcessLookupError:  # it ended already
         os.kill(os.getpid(), signal.SIGTERM)
+        return
+    except (AttributeError, OSError):
+        return
+    if os.getppid() != launcher:  # it ended before the pidfd was open: that pid may be another's now
+        os.close(pidfd)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+
+    def wait() -> None:
+        select.select([pidfd], [], [])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=wait, name="ganzoo-launcher-watch", daemon=True).start()
 
 
 def _device_for(name: str, local_rank: int, local_size: int) -> torch.device:

@@ -422,6 +422,49 @@ def test_workers_stop_with_a_whole_checkpoint_when_their_launcher_is_killed(tmp_
     assert ganzoo.train({"steps": last + 2}, resume=run, quiet=True).step == last + 2  # the checkpoint is whole
 
 
+#: a launcher whose thread that started the worker ends first, then its other threads one by one
+THREADED_LAUNCHER = """
+import subprocess, sys, threading, time
+def start():
+    worker = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE, text=True)
+    worker.stdout.readline()  # its watch is set up
+threading.Thread(target=start).start()
+time.sleep(0.3)
+for i in range(3):
+    threading.Thread(target=time.sleep, args=(0.3 * (i + 1),)).start()
+time.sleep(0.1)
+"""
+#: counts every SIGTERM delivered (a handler may run once for several) and says whether the
+#: launcher had ended when the first came
+COUNTING_WORKER = """
+import os, select, signal, sys, time
+from ganzoo.distributed import _stop_with_launcher
+read, write = os.pipe()
+os.set_blocking(write, False)
+signal.set_wakeup_fd(write)
+signal.signal(signal.SIGTERM, lambda *args: None)
+launcher = os.getppid()
+_stop_with_launcher()
+print("ready", flush=True)
+select.select([read], [], [], 60)
+ended = os.getppid() != launcher
+time.sleep(1.5)  # a late second signal would come in this time
+print(os.getpid(), len(os.read(read, 100)), ended, file=sys.stderr, flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="the launcher watch needs Linux's pidfds")
+def test_a_worker_is_told_once_when_its_whole_launcher_has_ended(tmp_path):
+    """Linux's parent-death signal came once per exiting launcher thread (the first while the launcher
+    still ran); under load a late one killed rank 0 silently after its loop gave SIGTERM back its
+    default action. The launcher watch sends one SIGTERM, when the launcher's last thread is gone."""
+    result = finished([sys.executable, "-c", THREADED_LAUNCHER, COUNTING_WORKER], tmp_path)
+    pid, signals, ended = result.stderr.split()
+    with contextlib.suppress(ProcessLookupError):  # it ended on its own; never leave it behind
+        os.kill(int(pid), signal.SIGKILL)
+    assert (int(signals), ended) == (1, "True"), result.stderr
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
 def test_a_killed_rank_is_one_line_naming_the_cause(tmp_path):
     """The survivor's transport error (gloo's 'Connection closed by peer ...') is not the story."""
