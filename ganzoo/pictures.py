@@ -33,20 +33,37 @@ def image_grid(images: torch.Tensor, columns: int = 8, min_cell: int = 48) -> Im
 
 
 def captioned(picture: Image.Image, caption: str) -> Image.Image:
-    """`picture` under a white strip that carries `caption` (run, step, which generator), in
-    Pillow's scalable font (its bitmap font runs words together) shrunk until it fits."""
+    """`picture` under a white strip that carries `caption` (run, step, which generator) in Pillow's
+    scalable font (its bitmap font runs words together), at a readable size, wrapped to the width."""
     from PIL import ImageDraw, ImageFont
 
     size = 13
     font = ImageFont.load_default(size=size)
-    while size > 7 and font.getlength(caption) > picture.width - 8:
-        size -= 1
-        font = ImageFont.load_default(size=size)
-    strip = size + 8
+    lines = fitted_lines(caption, lambda line: font.getlength(line) <= picture.width - 8)
+    step = size + 4
+    strip = len(lines) * step + 6
     framed = Image.new(picture.mode, (picture.width, picture.height + strip), 255 if picture.mode == "L" else (255,) * 3)
     framed.paste(picture, (0, strip))
-    ImageDraw.Draw(framed).text((4, 3), caption, fill=0 if picture.mode == "L" else (0, 0, 0), font=font)
+    draw = ImageDraw.Draw(framed)
+    for row, line in enumerate(lines):
+        draw.text((4, 3 + row * step), line, fill=0 if picture.mode == "L" else (0, 0, 0), font=font)
     return framed
+
+
+def fitted_lines(text: str, fits) -> list[str]:
+    """`text` wrapped at the most characters a line may hold for `fits(line)` to hold for every
+    line; a word longer than a line is broken (textwrap's way), so nothing is cut off."""
+    for width in range(len(text), 1, -1):
+        lines = textwrap.wrap(text, width)
+        if all(fits(line) for line in lines):
+            return lines
+    return textwrap.wrap(text, 1)
+
+
+def wrapped(title: str, inches: float, points: float = 9) -> str:
+    """A matplotlib title wrapped to a panel `inches` wide at `points` (a character is about 0.6
+    of the font size wide): a long run name stays inside its panel instead of running into the next."""
+    return "\n".join(textwrap.wrap(title, max(8, int(inches * 72 / (0.6 * points)))))
 
 
 #: a conditional generator's picture: this many images of each class, for the first CLASS_ROWS classes
@@ -145,7 +162,9 @@ def save_curves(path: Path, runs: dict[str, list[dict[str, float]]]) -> Path:
         runs = {name: scaled(records, scheduled) for name, records in runs.items()}
     columns = min(LOSS_COLUMNS, len(runs))
     loss_rows = math.ceil(len(runs) / columns)
-    fig, _ = new_figure(figsize=(7 if columns == 1 else 3.2 * columns, 2.4 * (loss_rows + len(shared)) + 0.3 * len(runs)))
+    panel = 7 if columns == 1 else 3.2  # inches
+    fig, _ = new_figure(figsize=(panel * columns, 2.4 * (loss_rows + len(shared)) + 0.3 * len(runs)))
+    width = panel * 0.8  # a panel's axes, its tick labels aside
     fig.delaxes(fig.axes[0])
     grid = fig.add_gridspec(loss_rows + len(shared), columns)
     colours = {name: f"C{i % 10}" for i, name in enumerate(runs)}
@@ -153,10 +172,10 @@ def save_curves(path: Path, runs: dict[str, list[dict[str, float]]]) -> Path:
         ax = fig.add_subplot(grid[i // columns, i % columns])
         for metric, style in zip(LOSSES, ("-", "--")):
             _curve(ax, records, metric, style, color=colours[name], label=metric.replace("_", " "))
-        ax.set_title(f"losses: {labels[name]}" if len(runs) > 1 else "losses", fontsize=9)
+        ax.set_title(wrapped(f"losses: {labels[name]}" if len(runs) > 1 else "losses", width), fontsize=9)
         ax.set_xlabel("generator step", fontsize=8)
         if ax.lines:  # a run with only FID records has no losses
-            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False)
+            ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2 if columns == 1 else 1, frameon=False)
         ax.grid(alpha=0.3)
     for row, (title, ylabel, metrics, log_scale) in enumerate(shared, start=loss_rows):
         ax = fig.add_subplot(grid[row, :])

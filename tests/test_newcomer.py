@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -286,3 +287,49 @@ def test_a_damaged_checkpoint_is_one_line(tmp_path, capsys):
 def safe_metadata(path: Path) -> dict[str, str]:
     with safe_open(str(path), framework="pt") as f:
         return f.metadata()
+
+
+# --- readable pictures ---------------------------------------------------------------------------
+
+
+def test_a_long_caption_wraps_inside_the_picture_at_a_readable_size():
+    from PIL import ImageFont
+
+    from ganzoo.pictures import captioned, image_grid
+
+    grid = image_grid(torch.zeros(64, 1, 8, 8))
+    caption = ("hinge + spectral-norm:power_iterations=1 on fashion-mnist, dcgan:latent_dim=100,width=64 / "
+               "dcgan:width=64,norm=none, step 1,000, EMA generator")  # fmt: skip
+    framed = captioned(grid, caption)
+    font = ImageFont.load_default(size=13)  # 13 px: what a reader reads without a magnifier
+    one_line = font.getlength(caption)
+    assert one_line > grid.width  # in one line it would be cut at the right edge
+    lines = math.ceil(one_line / (grid.width - 8))
+    assert framed.width == grid.width and framed.height - grid.height >= lines * 17
+    # every caption pixel lies inside the picture: the rightmost dark pixel of the strip is left of the edge
+    strip = np.asarray(framed)[: framed.height - grid.height]
+    assert strip.min() == 0 and np.nonzero((strip < 128).any(axis=0))[0].max() < framed.width - 2
+
+
+def test_curve_panels_titles_and_legends_do_not_run_into_each_other(tmp_path, monkeypatch):
+    import ganzoo.pictures as pictures
+
+    drawn = []
+    monkeypatch.setattr(pictures, "save_figure", lambda fig, path: drawn.append(fig) or path)
+    record = lambda step, name: {"step": step, "critic_loss": 1.0 / step, "generator_loss": 0.5, "grad_norm_critic": 1.0}  # noqa: E731
+    runs = {name: [record(s, name) for s in (2, 4, 6)] for name in
+            ("wgan-clip-ring8-20261201-101300", "minimax-ring8-20261201-101200", "nonsaturating-grid25-long-name", "hinge-sn-x")}  # fmt: skip
+    pictures.save_curves(tmp_path / "curves.png", runs)
+    (fig,) = drawn
+    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    panels = [ax for ax in fig.axes if ax.get_title().startswith("losses")]
+    assert len(panels) == 4
+    boxes = [(ax.title.get_window_extent(renderer), ax.get_legend().get_window_extent(renderer)) for ax in panels]
+    for (title_a, legend_a), (title_b, legend_b) in zip(boxes, boxes[1:]):
+        assert not title_a.overlaps(title_b) and not legend_a.overlaps(legend_b)
+    width = fig.get_size_inches()[0] * fig.dpi
+    assert all(0 <= title.x0 and title.x1 <= width for title, _ in boxes)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
