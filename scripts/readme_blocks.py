@@ -58,7 +58,12 @@ SUITE = [sys.executable, "-m", "pytest", "-q", "-n", "auto", "--dist", "loadfile
 def suite(log: Path | None = None) -> str:
     """Run the suite as the README says (or read the output of such a run) and describe what it ran
     and how long it took."""
-    output = log.read_text() if log else subprocess.run(SUITE, cwd=ROOT, capture_output=True, text=True).stdout
+    if log:
+        output = log.read_text()
+    else:
+        before = f" load average: {os.getloadavg()[0]:.2f}\n"
+        output = before + subprocess.run(SUITE, cwd=ROOT, capture_output=True, text=True).stdout
+        output += f" load average: {os.getloadavg()[0]:.2f}\n"
     summaries = [line.strip("= ") for line in output.splitlines() if re.search(r"\d+ passed.* in [\d.]+s", line)]
     if not summaries or re.search(r"\d+ (failed|errors?)\b", summaries[-1]):
         sys.exit(f"readme_blocks: no green pytest summary in the suite's output ({summaries[-1] if summaries else 'none'})")
@@ -71,11 +76,21 @@ def suite(log: Path | None = None) -> str:
     slowest = ", ".join(f"`{m}` {s / 60:.1f} min" for m, s in sorted(per_file.items(), key=lambda x: -x[1])[:5])
     return (
         f"The suite, measured by `python scripts/readme_blocks.py suite` on {date.today():%Y-%m-%d} ({platform.machine()}, "
-        f"2 cores, CPU only): {summary.split(' in ')[0]}, {minutes:.1f} minutes with one test file per core. It trains "
+        f"2 cores, CPU only{load(output)}): {summary.split(' in ')[0]}, {minutes:.1f} minutes with one test file per core. It trains "
         f"many small runs, starts runs of two processes, an Optuna study with a PostgreSQL server, every command and "
         f"Python block of the docs (a few steps each) and every experiment script in a smoke mode. The slowest files "
         f"(`pytest --durations`, time summed over both cores): {slowest}."
     )
+
+
+def load(output: str) -> str:
+    """', beside other work: load average 3.1 at the start, 2.4 at the end' from the `uptime` lines
+    around a suite's output (the machine's 1-minute load, 2 on 2 busy cores); '' where it has none."""
+    found = re.findall(r"load average: ([\d.]+)", output)
+    if len(found) < 2:
+        return ""
+    start, end = found[0], found[-1]
+    return f", load average {start} at its start and {end} at its end (2.0 is both cores busy)"
 
 
 def study(folder: Path, name: str) -> tuple[str, Path]:
