@@ -400,7 +400,7 @@ CHECKPOINT_DATA = ("A checkpoint's data, where its run read files of its own (th
                    "and classes from the data) [default: the run's].")  # fmt: skip
 
 
-@cli.command(short_help="Draw samples from a pretrained or exported generator, or a checkpoint.")
+@cli.command(short_help="Draw samples of a pretrained generator, file or checkpoint.")
 @click.argument("name_or_file")
 @click.option("--n", "count", type=click.IntRange(1, 4096),
               help="Number of samples [default: 64; conditional: 8 images of each class, or 1,000 points].")  # fmt: skip
@@ -557,7 +557,7 @@ def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         click.echo(line)
 
 
-@cli.command(short_help="Score a pretrained or exported generator, or a checkpoint.")
+@cli.command(short_help="Score a pretrained generator, a file or a checkpoint.")
 @click.argument("name_or_file")
 @_spec_option("--data", "Dataset to score against, e.g. digits:size=16 [default: the one it was trained on].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the generated and real samples.")

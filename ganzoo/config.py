@@ -90,11 +90,14 @@ def _scheduled(allowed: str, number: Callable[[float], bool], ends: Callable[[fl
     """A number `number` accepts, or a schedule (ganzoo.schedule) whose start and end `ends` accepts."""
 
     def check(value: float | str) -> float | str:
-        values = [value] if not isinstance(value, str) else [Schedule.parse(value).start, Schedule.parse(value).end]
-        test = ends if isinstance(value, str) else number
-        bad = [v for v in values if not test(v)]
-        if bad:
-            raise ValueError(f"must be {allowed}; got {bad[0]:g}")
+        if not isinstance(value, str):
+            if not number(value):
+                raise ValueError(f"must be {allowed}")
+            return value
+        schedule = Schedule.parse(value)
+        for end, v in (("start", schedule.start), ("end", schedule.end)):
+            if not ends(v):
+                raise ValueError(f"must be {allowed}; the schedule's {end} is {v:g}")
         return value
 
     return AfterValidator(check)
@@ -208,10 +211,27 @@ class TrainConfig(BaseModel):
         return value
 
 
+#: the members of a setting that takes a number or a schedule, as pydantic names them in an error's place
+_NUMBER_OR_TEXT = ("float", "str")
+
+
+def _one_per_union(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A number-or-schedule setting refused as both is one error: the number's, or the text's for text."""
+    kept = []
+    for item in items:
+        loc = item["loc"]
+        if loc and loc[-1] in _NUMBER_OR_TEXT:
+            if (loc[-1] == "str") != isinstance(item["input"], str):
+                continue
+            item = {**item, "loc": loc[:-1]}
+        kept.append(item)
+    return kept
+
+
 def describe_validation(error: ValidationError, given: dict[str, Any]) -> str:
     parts, unknown = [], []
     beside: dict[tuple[Any, ...], list[str]] = {}  # plugin spec -> the keys beside its name and options
-    for item in error.errors():
+    for item in _one_per_union(error.errors()):
         loc = item["loc"]
         where = shortened(".".join(str(p) for p in loc) or "config")
         message = item["msg"].removeprefix("Value error, ")

@@ -240,7 +240,8 @@ class Model:
     def config(self) -> dict[str, Any]:
         """The TrainConfig fields, as `ganzoo train` flags would give them."""
         fields = pacgan_recipe(self.loss_fields, self.pack) if self.data in TOY else self.loss_fields
-        fields = {**DATASETS[self.data], **fields}  # a recipe's own networks (r3gan) before the data's
+        # the data's networks, unless the recipe brings its own (r3gan); the card commands keep their order
+        fields = {**fields, **DATASETS[self.data], **{k: v for k, v in fields.items() if k in ("generator", "critic", "ema")}}
         if self.name in TOY_EMA:
             fields["ema"] = TOY_EMA[self.name][0]
         if self.conditioning:

@@ -182,7 +182,7 @@ def test_betas_flag_reaches_adam_and_bad_betas_are_one_line(tmp_path, capsys):
     for optimizer in ("optimizer_critic", "optimizer_generator"):
         assert json.loads(metadata[optimizer])["param_groups"][0]["betas"] == [0.8, 0.999]
     assert main([*flags[:-2], "--out", str(tmp_path / "bad"), "--betas", "1", "0.5"]) == 2
-    assert "each beta must be in [0, 1)" in one_error_line(capsys)
+    assert "'betas.0': must be in [0, 1) (got 1.0)" in one_error_line(capsys)
     assert not (tmp_path / "bad").exists()
 
 
@@ -224,7 +224,7 @@ def test_stale_temp_files_of_a_killed_run_are_removed_and_live_ones_kept(run):
         ('{"loss": "wgan", "lr": NaN}', ".json", "'lr': Input should be a finite number"),
         ('{"loss": "wgan", "seed": -1}', ".json", "'seed': Input should be greater than or equal to 0"),
         ('{"loss": "wgan", "seed": 18446744073709551616}', ".json", "'seed': Input should be less than"),
-        ('{"loss": "wgan", "betas": [0.5, 1.5]}', ".json", "'betas': each beta must be in [0, 1)"),
+        ('{"loss": "wgan", "betas": [0.5, 1.5]}', ".json", "'betas.1': must be in [0, 1) (got 1.5)"),
         ('["loss", "wgan"]', ".json", "holds a JSON list; it must hold an object of settings"),
         ('{"loss": "wgan", "stepz": 3}', ".json", "unknown setting 'stepz'; did you mean 'steps'?"),
         ('{"loss": "wgan", "constraints": [{"name": "clip", "c": 0.1}]}', ".json",
