@@ -184,6 +184,10 @@ DESCRIPTIONS = {
     "acgan": "AC-GAN (Odena et al. 2017): the critic's auxiliary classifier head learns the classes of real "
     "data (weight 1; not of fakes, which StudioGAN's maintainers found helps) and the generator is also "
     "trained to make its fakes classified as the class asked for (conditional BatchNorm in the generator)",
+    "r3gan": "R3GAN's objective (Huang et al. 2024): the relativistic pairing loss with the zero-centred R1 and R2 "
+    "penalties, and its normalization-free ResNet",
+    "r3gan-conditional": "a class embedding beside z in the generator and a projection head in the critic; in the "
+    "generator step the fakes take the labels of the real samples they are paired with",
     "ring8": "ring8, eight Gaussians (std 0.01) evenly spaced on the unit circle",
     "grid25": "grid25, 25 Gaussians (std 0.05) on the grid {-4, -2, 0, 2, 4}^2",
     "digits": "scikit-learn's 1,797 handwritten 8x8 digits, upsampled to 16x16",
@@ -538,6 +542,8 @@ def deviations(model: Model) -> str:
             "a critic without BatchNorm) in place of their ResNets; Adam 2e-4 with betas (0.5, 0.999), an EMA of "
             f"the generator (decay 0.999, the weights shipped here), {model.steps:,} steps like every Fashion-MNIST card."
         )
+    if model.loss == "r3gan":
+        return R3GAN_NOTE.format(steps=model.steps, images=model.steps * 64)
     if model.conditioning:
         return (
             f"The recipe of the best unconditional `{model.data}` card (`{Model(model.loss, model.data).name}`), "
@@ -573,6 +579,16 @@ def deviations(model: Model) -> str:
     )
 
 
+#: what the R3GAN cards follow of the official presets and where they depart
+R3GAN_NOTE = (
+    "R3GAN's objective and networks (Huang et al. 2024), sized for one CPU thread: the relativistic pairing loss "
+    "with R1 and R2 on every 4th critic step (lazy, times 4), gamma on a cosine from 0.1 to 0.01 over the run; the "
+    "r3gan ResNet with 96, 48 and 24 maps at 7x7, 14x14 and 28x28 (one block a stage, 12, 6 and 3 groups); Adam with "
+    "beta1 0, the learning rate on a cosine from 2e-4 to 5e-5 and beta2 from 0.9 to 0.99 over the run; an EMA of the "
+    "generator whose half-life grows from 0 to 64,000 images (the weights shipped here). It departs from the "
+    "official presets in size (768 maps a stage there), in the lazy penalties, in its budget ({steps:,} steps of "
+    "batch 64, {images:,} images, where the presets' schedules alone span 20 million) and in having no augmentation."
+)
 #: recipe -> (its optimizer in words, where it follows and departs from its own paper)
 RECIPES = {
     "wgan": (
