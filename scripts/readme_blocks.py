@@ -84,13 +84,13 @@ def suite(log: Path | None = None) -> str:
 
 
 def load(output: str) -> str:
-    """', beside other work: load average 3.1 at the start, 2.4 at the end' from the `uptime` lines
+    """'; load average 3.1 when it started and 2.4 when it ended, ...' from the `uptime` lines
     around a suite's output (the machine's 1-minute load, 2 on 2 busy cores); '' where it has none."""
     found = re.findall(r"load average: ([\d.]+)", output)
     if len(found) < 2:
         return ""
     start, end = found[0], found[-1]
-    return f", load average {start} at its start and {end} at its end (2.0 is both cores busy)"
+    return f"; load average {start} when it started and {end} when it ended, where 2.0 keeps both cores busy"
 
 
 def study(folder: Path, name: str) -> tuple[str, Path]:
