@@ -256,8 +256,10 @@ class Trainer:
 
     def __init__(
         self, plan_: Plan, run_dir: Path, quiet: bool = False, world: World | None = None,
-        on_evaluation: Callable[[int, dict[str, float]], bool] | None = None,
+        on_evaluation: Callable[[int, dict[str, float]], bool] | None = None, evaluates: bool = True,
     ) -> None:  # fmt: skip
+        """`evaluates` False: the run has no step left (a finished run resumed), so its image metrics'
+        network is neither fetched nor built."""
         self.plan = plan_
         self.on_evaluation = on_evaluation
         self.cfg = cfg = plan_.config
@@ -294,7 +296,7 @@ class Trainer:
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
         self.threads = choose_threads(cfg, self.generator, self.critic)
         self.extractor = None  # the image metrics' network, its weights checked (or fetched) before the run starts
-        self.image_metrics = [m for m in cfg.eval_metrics if m != "data"] if cfg.eval_every else []
+        self.image_metrics = [m for m in cfg.eval_metrics if m != "data"] if cfg.eval_every and evaluates else []
         if self.image_metrics:
             from .image_metrics import check_fid_samples, inception
 
@@ -745,13 +747,13 @@ def _resume(run_dir: Path, overrides: dict[str, Any], quiet: bool, world: World,
     check_eval_flags(overrides, {**base, **overrides}.get("eval_every"))
     run_plan = plan({**base, **overrides, "out": str(run_dir), "world_size": world.size})
     check_batch_split(run_plan.config, world)
-    trainer = Trainer(run_plan, run_dir, quiet, world, on_evaluation)
-    trainer.load_checkpoint(saved[-1], metadata)
-    if trainer.step > run_plan.config.steps:
+    step = metadata_int(metadata, "step", saved[-1], 0, MAX_STEPS)
+    if step > run_plan.config.steps:
         raise ConfigError(
-            f"--steps {run_plan.config.steps} is below step {trainer.step}, where {run_dir} stopped; "
-            f"give --steps above {trainer.step} to train on"
+            f"--steps {run_plan.config.steps} is below step {step}, where {run_dir} stopped; give --steps above {step} to train on"
         )
+    trainer = Trainer(run_plan, run_dir, quiet, world, on_evaluation, evaluates=step < run_plan.config.steps)
+    trainer.load_checkpoint(saved[-1], metadata)
     return trainer.run()
 
 

@@ -154,6 +154,25 @@ def test_eval_metrics_and_eval_n_without_eval_every_are_one_line(tmp_path, capsy
     assert main(["train", "--resume", str(run), "--eval-metrics", "data", "--eval-every", "2", "--steps", "4", "--quiet"]) == 0
 
 
+def test_resuming_a_finished_run_fetches_no_inception_weights(tmp_path, monkeypatch):
+    """A run with image metrics, resumed at its last step: nothing is left to evaluate, so the
+    metrics' network is neither fetched nor built (it was, before the run found it had no step left)."""
+    import ganzoo.image_metrics
+    from ganzoo.testing import channel_statistics_extractor
+
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(ganzoo.image_metrics, "inception", lambda device, quiet=False: channel_statistics_extractor())
+    config = {"loss": "nonsaturating", "data": "digits", "generator": "dcgan:width=4", "critic": "dcgan:width=4",
+              "steps": 2, "eval_every": 2, "eval_metrics": ["fid"], "eval_n": 16, "out": str(tmp_path / "run")}  # fmt: skip
+    run = ganzoo.train(config, quiet=True).run_dir
+
+    def fetched(device, quiet=False):
+        raise AssertionError("the image metrics' network was built for a run with no step left")
+
+    monkeypatch.setattr(ganzoo.image_metrics, "inception", fetched)
+    assert ganzoo.train({"steps": 2}, resume=run, quiet=True).step == 2
+
+
 def test_interpolate_refuses_a_generator_that_makes_nan(tmp_path, capsys):
     import torch
 
