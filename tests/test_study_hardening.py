@@ -18,6 +18,21 @@ from test_study import report_trials, space_file
 optuna = pytest.importorskip("optuna")
 
 
+@contextlib.contextmanager
+def running(processes):
+    """The processes started, and on the way out joined (killed after 60 s): none is left behind."""
+    for process in processes:
+        process.start()
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
 def one_line(capsys) -> str:
     (line,) = capsys.readouterr().err.strip().splitlines()
     return line
@@ -226,16 +241,8 @@ def test_workers_asking_at_the_same_moment_never_claim_one_trial_twice(tmp_path)
     context = multiprocessing.get_context("spawn")
     barrier, claims = context.Barrier(4), context.Queue()
     workers = [context.Process(target=claim, args=(url, str(path), barrier, claims)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    try:
+    with running(workers):
         numbers = [n for _ in workers for n in claims.get(timeout=120)]
-    finally:
-        for worker in workers:
-            worker.join(timeout=60)
-            if worker.is_alive():
-                worker.kill()
-                worker.join()
     assert sorted(numbers) == list(range(32))
 
 
@@ -284,16 +291,8 @@ def test_two_runs_starting_at_once_both_open_a_new_storage(tmp_path):
         url = f"sqlite:///{tmp_path / f'new{attempt}.db'}"
         barrier, errors = context.Barrier(3), context.Queue()
         workers = [context.Process(target=open_at_once, args=(url, str(path), barrier, errors)) for _ in range(3)]
-        for worker in workers:
-            worker.start()
-        try:
+        with running(workers):
             assert [errors.get(timeout=120) for _ in workers] == [""] * 3
-        finally:
-            for worker in workers:
-                worker.join(timeout=60)
-                if worker.is_alive():
-                    worker.kill()
-                    worker.join()
 
 
 # -- weak: raw library text -------------------------------------------------------------------------
