@@ -68,7 +68,3 @@ def _images(text: str, whole: str) -> float:
         raise ValueError(f"'{whole[:80]}': IMAGES must be a positive number (suffix k, M or G) or run, got '{text[:40]}'")
     return images
 
-
-def value_at(value: float | str, images: float, run_images: float) -> float:
-    """A setting's value after `images` images: a number as it is, a schedule evaluated."""
-    return Schedule.parse(value)(images, run_images) if isinstance(value, str) else value

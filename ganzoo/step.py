@@ -16,7 +16,7 @@ from .config import TrainConfig
 from .distributed import World
 from .flat import FlatParameters
 from .interfaces import Augment, Constraint, Labelled, LazyConfig, Loss, Shard
-from .schedule import Schedule, value_at
+from .schedule import Schedule
 
 
 def critic_steps(step: int, cfg: TrainConfig) -> int:
@@ -141,8 +141,10 @@ class GANStep:
         self.flat_g, self.flat_c = FlatParameters(self.generator), FlatParameters(self.critic)
         self.opt_g = make_optimizer(cfg, self.flat_g.optimized, device)
         self.opt_c = make_optimizer(cfg, self.flat_c.optimized, device)
-        self.settings = run_settings(cfg)
-        self.scheduled = scheduled or {}
+        scheduled = scheduled or {}
+        texts = {**run_settings(cfg), **{name: text for name, (_, _, text) in scheduled.items()}}
+        self.settings = {name: Schedule.parse(v) if isinstance(v, str) else v for name, v in texts.items()}  # parsed once
+        self.plugin_options = {name: (config, option) for name, (config, option, _) in scheduled.items()}
         self.ema = None
         if cfg.ema is not None or cfg.ema_half_life is not None:
             from timm.utils import ModelEmaV3
@@ -171,14 +173,12 @@ class GANStep:
         """Every setting the loop sets, and every scheduled plugin option, at generator step `step`:
         a pure function of the step, so a resumed run continues its schedules exactly."""
         images, run_images = step * self.cfg.batch_size, self.cfg.steps * self.cfg.batch_size
-        values = {name: value_at(value, images, run_images) for name, value in self.settings.items()}
-        values.update({name: Schedule.parse(text)(images, run_images) for name, (_, _, text) in self.scheduled.items()})
-        return values
+        return {name: v(images, run_images) if isinstance(v, Schedule) else v for name, v in self.settings.items()}
 
     def scheduled_values(self, step: int) -> dict[str, float]:
         """The values of what follows a schedule at `step`, by name, as the metrics log records them."""
-        scheduled = {name for name, value in self.settings.items() if isinstance(value, str)} | set(self.scheduled)
-        return {name: value for name, value in self.settings_at(step).items() if name in scheduled}
+        values = self.settings_at(step)
+        return {name: values[name] for name, v in self.settings.items() if isinstance(v, Schedule)}
 
     def apply_settings(self, step: int) -> None:
         """Sets the optimizers' rates and betas, the EMA's decay and the scheduled plugin options for `step`."""
@@ -191,7 +191,7 @@ class GANStep:
         if self.ema is not None and not self.ema.use_warmup:
             half_life = values.get("ema_half_life")
             self.ema.decay = values["ema"] if half_life is None else 0.5 ** (self.cfg.batch_size / half_life) if half_life else 0.0
-        for name, (config, option, _) in self.scheduled.items():
+        for name, (config, option) in self.plugin_options.items():
             setattr(config, option, values[name])
 
     def __call__(self, step: int, real_stream: Iterator, progress: float, log: bool) -> tuple[torch.Tensor, ...]:

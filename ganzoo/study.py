@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, StrictStr, Tag,
-                      ValidationError, field_validator, model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt,
+                      StrictStr, Tag, ValidationError, field_validator, model_validator)
 
 from .config import MAX_CONFIG_BYTES, PluginSpec, TrainConfig, tomllib
 from .errors import ConfigError, GanzooError, Interrupted, UsageError, shortened
@@ -108,6 +108,10 @@ def _not_owned(settings: dict[str, Any], where: str) -> dict[str, Any]:
     return settings
 
 
+#: TrainConfig settings of a study's file, none of them one the study owns
+Settings = Annotated[dict[str, Any], AfterValidator(lambda settings: _not_owned(settings, "setting"))]
+
+
 class Objective(BaseModel):
     """One objective to compare: a loss with its constraints (and any other settings), and its space:
     setting -> range or choice; a plugin's option is named by its place, e.g. constraints.0.weight."""
@@ -115,18 +119,10 @@ class Objective(BaseModel):
     model_config = ConfigDict(extra="forbid")
     loss: str
     constraints: list[str] = Field(default_factory=list)
-    settings: dict[str, Any] = Field(default_factory=dict, description="further TrainConfig settings")
-    space: dict[str, Dimension] = Field(default_factory=dict)
-
-    @field_validator("settings")
-    @classmethod
-    def _settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        return _not_owned(settings, "setting")
-
-    @field_validator("space")
-    @classmethod
-    def _space(cls, space: dict[str, Any]) -> dict[str, Any]:
-        return _not_owned(space, "space setting")
+    settings: Settings = Field(default_factory=dict, description="further TrainConfig settings")
+    space: Annotated[dict[str, Dimension], AfterValidator(lambda space: _not_owned(space, "space setting"))] = Field(
+        default_factory=dict
+    )
 
 
 class Space(BaseModel):
@@ -137,7 +133,7 @@ class Space(BaseModel):
     data: str
     generator: str | None = None
     critic: str | None = None
-    settings: dict[str, Any] = Field(default_factory=dict, description="TrainConfig settings every trial shares")
+    settings: Settings = Field(default_factory=dict, description="TrainConfig settings every trial shares")
     steps: int = Field(gt=0, le=10**9, description="generator steps per trial")
     trials: int = Field(gt=0, le=10_000, description="trials per objective")
     seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(
@@ -152,11 +148,6 @@ class Space(BaseModel):
     heartbeat: int = Field(10, gt=0, le=3600, description="seconds between a worker's heartbeats")
     grace: int = Field(60, gt=0, le=86_400, description="seconds without a heartbeat before a trial's worker counts as dead")
     objectives: dict[str, Objective] = Field(min_length=1, max_length=MAX_OBJECTIVES)
-
-    @field_validator("settings")
-    @classmethod
-    def _settings(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        return _not_owned(settings, "setting")
 
     @field_validator("seeds")
     @classmethod

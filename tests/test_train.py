@@ -7,6 +7,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import ganzoo
+import ganzoo.loop
+import ganzoo.step
 from ganzoo.cli import main
 from ganzoo.testing import temporary_distribution
 
