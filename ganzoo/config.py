@@ -239,6 +239,8 @@ def describe_validation(error: ValidationError, given: dict[str, Any]) -> str:
             unknown.append(where)
         elif item["type"] == "extra_forbidden":
             beside.setdefault(loc[:-1], []).append(f"'{shortened(str(loc[-1]))}'")
+        elif not loc:  # a rule across settings: the settings it names are the input
+            parts.append(message)
         else:
             parts.append(f"'{where}': {message} (got {shortened(repr(item['input']))})")
     for spec, keys in beside.items():
