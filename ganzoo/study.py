@@ -307,8 +307,13 @@ def place(config: dict[str, Any], path: str, value: Any) -> None:
         raise UsageError(f"space setting '{path}': give a setting (lr) or ROLE.OPTION (loss.sigma, critic.width)")
 
 
-def with_option(spec: str | dict[str, Any], option: str, value: Any) -> dict[str, Any]:
+def with_option(spec: str | dict[str, Any], option: str, value: Any) -> str | dict[str, Any]:
+    """The spec with `option` set to the sampled value. A spec written as text (r1:every=4) stays text,
+    its options strings the plugin converts, as the CLI's are: mixed with a typed value, the strict
+    check of a typed spec would refuse the strings."""
     parsed = PluginSpec.model_validate(spec)
+    if parsed.from_text and isinstance(value, (bool, int, float, str)):
+        return str(PluginSpec(name=parsed.name, options={**parsed.options, option: value}))
     return {"name": parsed.name, "options": {**parsed.options, option: value}}
 
 

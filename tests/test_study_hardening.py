@@ -3,6 +3,7 @@ lost or run twice, and a study writes inside its folder only. Each test reproduc
 trying `ganzoo study` as a hostile user would."""
 
 import contextlib
+import json
 import multiprocessing
 import os
 import threading
@@ -125,6 +126,22 @@ def test_integer_settings_are_searched_as_integers(tmp_path):
     (tmp_path / "half.toml").write_text(line_text)
     with pytest.raises(study.UsageError, match="n_critic.*whole numbers; 2.5 is not one"):
         study.create(tmp_path / "half", tmp_path / "half.toml")
+
+
+def test_a_searched_option_joins_options_written_as_text(tmp_path):
+    """constraints = ["r1:every=2"] with its gamma searched: the text's options keep their meaning."""
+    text = replaced(tmp_path, LR, 'constraints = ["r1:every=2"]\nspace."constraints.0.gamma" = {low = 0.5, high = 2}',
+                    trials=1, steps=2)  # fmt: skip
+    (tmp_path / "r1.toml").write_text(text)
+    folder = tmp_path / "study"
+    study.create(folder, tmp_path / "r1.toml")
+    study.run(folder, quiet=True)
+    (trial,) = report_trials(folder)[1]["nonsaturating"]
+    assert trial.state.name == "COMPLETE"
+    (config,) = (folder / "trials").glob("*/config.json")
+    (constraint,) = json.loads(config.read_text())["constraints"]
+    assert constraint["name"] == "r1" and constraint["options"]["every"] == 2
+    assert constraint["options"]["gamma"] == pytest.approx(trial.params["constraints.0.gamma"])
 
 
 # -- 4. settings the study owns -----------------------------------------------------------------------
