@@ -146,6 +146,23 @@ def test_the_zoo_trainer_retrains_every_shipped_card_with_its_own_command():
         assert zoo.model_card(name).training["command"] == models[name].command, name
 
 
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n.endswith("fashion-mnist")])
+def test_a_fashion_card_records_its_checkpoints_frechet_up_to_its_headline(name):
+    card = zoo.model_card(name)
+    by_step = card.training["frechet_by_step"]
+    assert max(by_step) == card.training["steps"] and len(by_step) >= 3
+    assert by_step[max(by_step)] == pytest.approx(card.metrics["frechet"], rel=5e-3)  # the card's table: 3 figures
+
+
+def test_a_card_has_settled_when_three_checkpoints_stay_within_five_percent():
+    train_zoo = importlib.import_module("train_zoo")
+    falling = [(500, 300.0), (1000, 200.0), (1500, 150.0), (2000, 120.0)]
+    assert train_zoo.settle_step(falling) is None and train_zoo.settling(falling) == "no: -40% over the last three"
+    flat = falling + [(2500, 118.0), (3000, 117.0), (3500, 119.0)]
+    assert train_zoo.settle_step(flat) == 3000 and train_zoo.settling(flat) == "at 3,000"  # 2,000 to 3,000 within 5%
+    assert train_zoo.settle_step(flat + [(4000, 100.0)]) is None  # it fell again: not settled
+
+
 def test_every_card_trained_with_an_ema_says_its_weights_are_the_averaged_ones():
     """The PacGAN protocol has no EMA: a card that keeps one states it (and its decay) beside its recipe."""
     with_ema = {}
