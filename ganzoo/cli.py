@@ -267,8 +267,9 @@ def _spec_option(name: str, help_: str, *aliases: str, **kw: Any):
               help="Decay the learning rates linearly to 0: the schedule linear:LR:0:run [default: none].")  # fmt: skip
 @click.option("--device", help="auto, cpu, cuda or cuda:N [default: auto].")
 @click.option(
-    "--precision", type=click.Choice(["fp32", "bf16"]),
-    help="bf16: the networks run under bf16 autocast, on CUDA and on the CPU [default: fp32].",
+    "--precision", type=click.Choice(["auto", "fp32", "bf16"]),
+    help="bf16: the networks run under bf16 autocast, on CUDA and on the CPU; auto: bf16 on a CPU with "
+    "native bf16 (avx512_bf16, amx_bf16) for networks faster so (dcgan), else fp32 [default: auto].",
 )  # fmt: skip
 @click.option("--ema", type=SCHEDULABLE, help="Keep an EMA of the generator with this decay, e.g. 0.999.")
 @click.option("--ema-half-life", type=SCHEDULABLE, metavar="IMAGES",

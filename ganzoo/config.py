@@ -83,7 +83,7 @@ def _joined(items: list[str], at: int) -> str:
     return f"; commas separate options: a value that lists several things joins them by +, as in {'+'.join(items[start:end])}"
 
 
-Precision = Literal["fp32", "bf16"]
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 def _scheduled(allowed: str, number: Callable[[float], bool], ends: Callable[[float], bool]) -> AfterValidator:
@@ -151,7 +151,10 @@ class TrainConfig(BaseModel):
 
     seed: int = Field(0, ge=0, lt=2**63, description="random seed")
     device: str = "auto"
-    precision: Precision = "fp32"
+    precision: Precision = Field(
+        "auto", description="bf16 autocast, or float32; auto: bf16 on a CPU that computes it natively for networks "
+        "that run faster so (ganzoo.precision), else fp32. A run records what it chose"
+    )
     ema: Decay | None = Field(None, description="generator EMA decay")
     ema_half_life: HalfLife | None = Field(
         None, description="generator EMA by its half-life in images (StyleGAN's and R3GAN's way), instead of ema"

@@ -38,6 +38,7 @@ from .errors import CheckpointError, ConfigError, GanzooError, Interrupted, Trai
 from .interfaces import Constraint, Critic, Shard, recorded_options, takes_labels
 from .logger_group import LoggerGroup
 from .pictures import picture_labels, save_curves, save_samples
+from .precision import choose as choose_precision
 from .registry import Configured, configured, plugin_info
 from .step import GANStep
 
@@ -294,6 +295,9 @@ class Trainer:
             generator, critic = convert_batchnorm(generator), convert_batchnorm(critic)
         self.local_batchnorm = world.size > 1 and not cfg.sync_batchnorm
         self.generator, self.critic = generator.to(self.device), critic.to(self.device)
+        precision, self.precision_reason = choose_precision(cfg.precision, self.device, plugins["generator"].cls, plugins["critic"].cls)
+        # rank 0 decides, so processes on different CPUs compute alike; config.json records the choice
+        self.cfg = cfg = cfg.model_copy(update={"precision": world.broadcast_text(precision)})
         self.threads = choose_threads(cfg, self.generator, self.critic)
         self.extractor = None  # the image metrics' network, its weights checked (or fetched) before the run starts
         self.image_metrics = [m for m in cfg.eval_metrics if m != "data"] if cfg.eval_every and evaluates else []
@@ -587,6 +591,8 @@ class Trainer:
         if self.world.size > 1:
             where += f" x {self.world.size} processes"
         start = f" from step {self.step:,}" if self.step else ""
+        if cfg.precision == "bf16":
+            where += f", bf16 ({self.precision_reason})" if self.precision_reason else ", bf16"
         return f"ganzoo: {self.objective()}, {cfg.steps:,} steps{start}, batch {cfg.batch_size}, {where} -> {self.run_dir}"
 
     def record(self, values: list[float], critic_norm, generator_norm, seconds: float, cpu_seconds: float) -> dict[str, float]:

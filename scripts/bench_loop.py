@@ -90,7 +90,8 @@ def objective(case: dict) -> dict:
 
 
 def networks(case: dict) -> dict:
-    return {k: v for k, v in case.items() if k != "loss"}
+    """The case's loop settings: float32 unless it names a precision, as the plain loop computes."""
+    return {"precision": "fp32", **{k: v for k, v in case.items() if k != "loss"}}
 
 
 def default_threads(case: dict) -> int:
