@@ -54,6 +54,7 @@ CARDS = ROOT / "model_cards"
 RUNS = ROOT / "runs" / "zoo"
 TEMPLATE = Path(__file__).with_name("model_card_template.md")
 ZOO_PAGE = ROOT / "docs" / "guides" / "zoo.md"
+FASHION_CURVES = ROOT / "docs" / "images" / "fashion-cards-cpu.png"
 WEIGHTS = "generator.safetensors"
 PICTURE = "sample.png"
 PROGRESS = "progress.png"
@@ -817,6 +818,28 @@ def zoo_table(cards: list[ModelCard], links: str, published_column: bool = True,
     return markdown_table((*header, "wall time, 1 CPU thread"), rows)
 
 
+def draw_fashion_curves(cards: list[ModelCard], path: Path) -> None:
+    """Every Fashion-MNIST card's classifier Frechet at its checkpoints against the CPU time spent to
+    reach it (a steady pace assumed: the card's CPU time over its steps), log scales: the objectives'
+    quality per CPU hour, side by side."""
+    from matplotlib.ticker import ScalarFormatter
+
+    fig, ax = new_figure(figsize=(7, 4.2))
+    for card in sorted(cards, key=lambda c: c.metrics["frechet"]):
+        per_step = card.training["cpu_seconds"] / card.training["steps"] / 60
+        points = sorted(card.training["frechet_by_step"].items())
+        ax.plot([step * per_step for step, _ in points], [f for _, f in points], "o-", markersize=3,
+                label=f"{card.name} ({card.metrics['frechet']:.3g})")  # fmt: skip
+    ax.axhline(reference_frechet("fashion-mnist"), color="grey", linestyle=":", label="real train vs test data")
+    ax.set(xscale="log", yscale="log", xlabel="CPU minutes (one thread)", ylabel="classifier Frechet (not FID)")
+    for axis in (ax.xaxis, ax.yaxis):  # 10 and 100, not 10^1 and 10^2 (after the scale, which resets it)
+        axis.set_major_formatter(ScalarFormatter())
+    ax.set_title("Fashion-MNIST cards: ganzoo evaluate (seed 0) of each checkpoint", fontsize=10)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.grid(alpha=0.3, which="both")
+    save_figure(fig, path)
+
+
 def write_tables() -> None:
     """Regenerate the zoo's table in docs/guides/zoo.md and the Fashion-MNIST one in README.md, from the shipped cards."""
     cards = [model_card(f"ganzoo/{p.name}") for p in CARDS.iterdir() if (p / "README.md").is_file()]
@@ -828,6 +851,7 @@ def write_tables() -> None:
         replace_block("fashion-picture", f"![{best.name}, the zoo's best Fashion-MNIST card (classifier Frechet "
                       f"{best.metrics['frechet']:.3g}): samples from `ganzoo sample {best.name}`]"
                       f"(model_cards/{best.name}/{PICTURE})")  # fmt: skip
+        draw_fashion_curves(fashion, FASHION_CURVES)
 
 
 def main() -> None:
