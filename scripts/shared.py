@@ -113,6 +113,8 @@ def command_line(config: dict[str, Any]) -> str:
     """The `ganzoo train` command of TrainConfig fields; one thread makes it bit-identical."""
     flags = []
     for key, value in config.items():
+        if value is None:  # unset (a recipe that turns off the data's EMA): no flag
+            continue
         flag = "--constraint" if key == "constraints" else "--" + key.replace("_", "-")
         if key == "betas":
             flags.append(f"{flag} {' '.join(map(str, value))}")
