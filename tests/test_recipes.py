@@ -44,7 +44,11 @@ def test_every_recipe_trains_two_steps(tmp_path, name):
     assert generator.sample_shape == (3, 32, 32) and type(generator).__name__.lower().startswith(network)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if recipes.read(n)[0]["generator"].split(":")[0] in NARROWED])
+#: the narrowed recipes published for GPUs (r3gan-fashion-mnist is ganzoo's own, sized for a CPU)
+GPU_SIZED = [n for n in NAMES if recipes.read(n)[0]["generator"].split(":")[0] in NARROWED and recipes.read(n)[0]["data"] != "fashion-mnist"]
+
+
+@pytest.mark.parametrize("name", GPU_SIZED)
 def test_a_narrowed_recipes_own_networks_build(name):
     """What the training test narrows, built at full size on the meta device (shapes only)."""
     settings, _ = recipes.read(name)
