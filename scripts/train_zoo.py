@@ -255,6 +255,8 @@ class Model:
         if self.conditioning:
             extra = dict(CONDITIONING[self.conditioning])
             extra["constraints"] = fields.get("constraints", []) + extra.get("constraints", [])
+            if "critic_options" in fields and "critic_options" in extra:  # the loss's and the method's
+                extra["critic_options"] = fields["critic_options"] + "," + extra["critic_options"]
             fields.update({k: v for k, v in extra.items() if v})
         if "critic_options" in fields:  # on top of the dataset's critic
             fields["critic"] += ("," if ":" in fields["critic"] else ":") + fields.pop("critic_options")
@@ -270,7 +272,7 @@ MODELS = [Model(loss, data) for data in DATASETS for loss in LOSSES if loss != "
           if data in TOY or (loss in ON_FASHION if data == "fashion-mnist" else loss not in TOOLBOX or loss in TOOLBOX_ON_DIGITS)]  # fmt: skip
 MODELS.insert(len(LOSSES), Model("nonsaturating", "grid25", pack=2))
 MODELS.append(Model("nonsaturating", "ring8", pack=2))
-MODELS += [Model(CONDITIONAL_LOSS[d], d, conditioning=c) for d, c in (("grid25", "projection"), ("digits", "projection"), ("digits", "acgan"), ("fashion-mnist", "projection"))]
+MODELS += [Model(CONDITIONAL_LOSS[d], d, conditioning=c) for d, c in (("grid25", "projection"), ("digits", "projection"), ("digits", "acgan"), ("fashion-mnist", "projection"), ("fashion-mnist", "acgan"))]
 MODELS += [Model("r3gan", "fashion-mnist"), Model("r3gan", "fashion-mnist", conditioning="r3gan-conditional")]
 
 
@@ -411,7 +413,9 @@ def published_row(model: Model) -> str | None:
     return None
 
 
-def verdict(model: Model, metrics: dict[str, Any], records: list[dict[str, Any]], reference_frechet: float | None) -> list[str]:
+def verdict(
+    model: Model, metrics: dict[str, Any], records: list[dict[str, Any]], reference_frechet: float | None, cpu_seconds: float | None
+) -> list[str]:
     """What the numbers say about this generator, in plain words, by fixed thresholds."""
     notes = conditional_notes(metrics) if model.conditioning else []
     if "modes" in metrics:
@@ -470,7 +474,7 @@ def verdict(model: Model, metrics: dict[str, Any], records: list[dict[str, Any]]
         if not notes:
             notes.append("It draws all ten classes about equally often, and the classifier recognises them.")
         if model.data == "fashion-mnist":
-            notes.append(settled(records))
+            notes.append(settled(records, cpu_seconds))
             notes.append(
                 "The metrics use a small classifier of Fashion-MNIST's classes, so they measure resemblance to this "
                 "dataset only: a domain classifier's Frechet distance, not FID, and not comparable with the FIDs of "
@@ -666,13 +670,16 @@ def settling(points: list[tuple[int, float]]) -> str:
     return f"no: {100 * (last - first) / first:+.0f}% over the last three"
 
 
-def settled(records: list[dict[str, Any]]) -> str:
-    """The card's note on whether the classifier Frechet distance had settled when training stopped."""
+def settled(records: list[dict[str, Any]], cpu_seconds: float | None) -> str:
+    """The card's note on whether the classifier Frechet distance had settled when training stopped,
+    and why an unsettled one stopped where it did."""
     points = [(r["step"], r["frechet"]) for r in records]
     last, step = records[-3:], settle_step(points)
+    cost = f", {cpu_seconds / 60:.0f} CPU minutes here" if cpu_seconds is not None else ""
     verdict = (
         f"it had settled by step {step:,}" if step is not None
-        else "it had not settled, so a longer run would do better"
+        else f"it had not settled when it stopped at its budget of {last[-1]['step']:,} steps{cost}, a budget set so "
+        "that the whole zoo trains on one CPU in hours; the curve above was still falling, so a longer run would do better"
     )  # fmt: skip
     return (
         f"Its Frechet distance at steps {last[0]['step']:,} to {last[-1]['step']:,}: "
@@ -745,7 +752,7 @@ def write_card(
         "metrics_table": markdown_table(("metric", "value"), metric_rows(metrics))
         + ("\n\nand per class (the samples drawn for it):\n\n" + markdown_table(*class_rows(metrics)) if model.conditioning else ""),
         "protocol": protocol(metrics, reference_frechet),
-        "limitations": "\n".join(f"- {note}" for note in verdict(model, metrics, records, reference_frechet)),
+        "limitations": "\n".join(f"- {note}" for note in verdict(model, metrics, records, reference_frechet, cpu_seconds)),
     }
     text = string.Template(TEMPLATE.read_text()).substitute(values)
     atomic_write(card_dir / "README.md", lambda tmp: tmp.write_text(text))

@@ -154,6 +154,16 @@ def test_a_fashion_card_records_its_checkpoints_frechet_up_to_its_headline(name)
     assert by_step[max(by_step)] == pytest.approx(card.metrics["frechet"], rel=5e-3)  # the card's table: 3 figures
 
 
+@pytest.mark.parametrize("name", [n for n in SHIPPED if n.endswith("fashion-mnist")])
+def test_a_fashion_card_says_where_it_settled_or_why_it_stopped(name):
+    """Issue 40's rule: each card settled, or says why it stopped where it did, from its own checkpoints."""
+    card = zoo.model_card(name)
+    records = [{"step": step, "frechet": frechet} for step, frechet in sorted(card.training["frechet_by_step"].items())]
+    note = importlib.import_module("train_zoo").settled(records, card.training.get("cpu_seconds"))
+    assert f"- {note}\n" in (SHIPPED_CARDS / name / "README.md").read_text()
+    assert "it had settled by step" in note or f"its budget of {card.training['steps']:,} steps" in note
+
+
 def test_a_card_has_settled_when_three_checkpoints_stay_within_five_percent():
     train_zoo = importlib.import_module("train_zoo")
     falling = [(500, 300.0), (1000, 200.0), (1500, 150.0), (2000, 120.0)]
