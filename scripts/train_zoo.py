@@ -72,6 +72,8 @@ LOSSES = {
     "hinge-sn": {"loss": "hinge", "constraints": ["spectral-norm"]},
     "least-squares": {"loss": "least-squares"},
     "nonsaturating-r1": {"loss": "nonsaturating", "constraints": ["r1:gamma=10"]},
+    # R3GAN's objective alone, on the DCGAN every other Fashion-MNIST card uses
+    "rpgan-r1-r2": {"loss": "rpgan", "constraints": ["r1:gamma=1,every=4", "r2:gamma=1,every=4"]},
     # R3GAN (Huang et al. 2024) sized for one CPU thread: see R3GAN_NOTE
     "r3gan": {
         "loss": "rpgan", "constraints": ["r1:gamma=cosine:1:0.1:640k,every=4", "r2:gamma=cosine:1:0.1:640k,every=4"],
@@ -109,6 +111,12 @@ LOSS_ON_DATA = {
         "iteration), a critic without BatchNorm (`norm=none`) and their Adam (2e-4, betas (0.5, 0.999), one "
         "critic step per generator step); not their CNNs.",
     ),
+    ("rpgan-r1-r2", "fashion-mnist"): (
+        {**LOSSES["rpgan-r1-r2"], "critic_options": "norm=none"},
+        "R3GAN's objective without its networks: the relativistic pairing loss with R1 and R2 at gamma 1 (the "
+        "start of the R3GAN card's schedule) on every 4th critic step, R3GAN's Adam (2e-4, betas (0, 0.99)) and a "
+        "critic without BatchNorm (`norm=none`: R1 and R2 penalise each sample's own gradient); no schedules.",
+    ),
     ("hinge-sn", "digits"): (
         {**LOSSES["hinge-sn"], "critic_options": "norm=none"},
         "Beside Miyato et al. 2018: the hinge loss, spectral normalisation of every critic layer (one power "
@@ -129,7 +137,9 @@ DATASETS = {
 }
 TOY = ("ring8", "grid25")
 #: the objectives Lucic et al. 2018 compare on Fashion-MNIST, with the toolbox's hinge + spectral norm
-ON_FASHION = ("minimax", "nonsaturating", "least-squares", "wgan", "wgan-gp", "hinge-sn")
+ON_FASHION = ("minimax", "nonsaturating", "least-squares", "wgan", "wgan-gp", "hinge-sn", "rpgan-r1-r2")
+#: objectives trained on Fashion-MNIST only
+FASHION_ONLY = ("rpgan-r1-r2",)
 #: toy model name -> the decay of an EMA of its generator (whose weights are shipped), a departure
 #: from the PacGAN protocol, and why
 TOY_EMA = {
@@ -188,6 +198,8 @@ DESCRIPTIONS = {
     "acgan": "AC-GAN (Odena et al. 2017): the critic's auxiliary classifier head learns the classes of real "
     "data (weight 1; not of fakes, which StudioGAN's maintainers found helps) and the generator is also "
     "trained to make its fakes classified as the class asked for (conditional BatchNorm in the generator)",
+    "rpgan-r1-r2": "R3GAN's objective (Huang et al. 2024) on a DCGAN: the relativistic pairing loss with the "
+    "zero-centred R1 and R2 penalties",
     "r3gan": "R3GAN's objective (Huang et al. 2024): the relativistic pairing loss with the zero-centred R1 and R2 "
     "penalties, and its normalization-free ResNet",
     "r3gan-conditional": "a class embedding beside z in the generator and a projection head in the critic; in the "
@@ -269,7 +281,8 @@ class Model:
 
 
 MODELS = [Model(loss, data) for data in DATASETS for loss in LOSSES if loss != "r3gan"
-          if data in TOY or (loss in ON_FASHION if data == "fashion-mnist" else loss not in TOOLBOX or loss in TOOLBOX_ON_DIGITS)]  # fmt: skip
+          if (loss in ON_FASHION if data == "fashion-mnist" else loss not in FASHION_ONLY
+              and (data in TOY or loss not in TOOLBOX or loss in TOOLBOX_ON_DIGITS))]  # fmt: skip
 MODELS.insert(len(LOSSES), Model("nonsaturating", "grid25", pack=2))
 MODELS.append(Model("nonsaturating", "ring8", pack=2))
 MODELS += [Model(CONDITIONAL_LOSS[d], d, conditioning=c) for d, c in (("grid25", "projection"), ("digits", "projection"), ("digits", "acgan"), ("fashion-mnist", "projection"), ("fashion-mnist", "acgan"))]
@@ -542,6 +555,14 @@ def protocol(metrics: dict[str, Any], reference_frechet: float | None) -> str:
 
 def deviations(model: Model) -> str:
     """Where the recipe follows a published protocol, and where and why it departs from it."""
+    if model.conditioning == "acgan" and model.data == "fashion-mnist":
+        return (
+            "AC-GAN's auxiliary classifier (Odena et al. 2017) as a head on the critic's features, on the recipe of "
+            "the projection card: the hinge loss and spectral normalisation of every critic layer (Miyato et al., "
+            "not Odena et al.'s -log D loss), conditional BatchNorm in the generator, the zoo's shared 28x28 DCGAN "
+            "(width 64, a critic without BatchNorm); Adam 2e-4 with betas (0.5, 0.999), an EMA of the generator "
+            f"(decay 0.999, the weights shipped here), {model.steps:,} steps like every Fashion-MNIST DCGAN card."
+        )
     if model.conditioning and model.data == "fashion-mnist":
         return (
             "Miyato & Koyama's own recipe: the hinge loss, spectral normalisation of every critic layer and a "
