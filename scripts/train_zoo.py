@@ -862,17 +862,20 @@ def draw_fashion_curves(cards: list[ModelCard], path: Path) -> None:
     quality per CPU hour, side by side."""
     from matplotlib.ticker import ScalarFormatter
 
+    from matplotlib import colormaps
+
     fig, ax = new_figure(figsize=(7, 4.2))
-    for card in sorted(cards, key=lambda c: c.metrics["frechet"]):
+    colours = colormaps["tab20"].colors[::2] + colormaps["tab20"].colors[1::2]  # ten strong, then ten light
+    for card, colour in zip(sorted(cards, key=lambda c: c.metrics["frechet"]), colours):
         per_step = card.training["cpu_seconds"] / card.training["steps"] / 60
         points = sorted(card.training["frechet_by_step"].items())
-        ax.plot([step * per_step for step, _ in points], [f for _, f in points], "o-", markersize=3,
-                label=f"{card.name} ({card.metrics['frechet']:.3g})")  # fmt: skip
+        ax.plot([step * per_step for step, _ in points], [f for _, f in points], "o--" if "accuracy" in card.metrics else "o-",
+                color=colour, markersize=3, label=f"{card.name} ({card.metrics['frechet']:.3g})")  # fmt: skip
     ax.axhline(reference_frechet("fashion-mnist"), color="grey", linestyle=":", label="real train vs test data")
     ax.set(xscale="log", yscale="log", xlabel="CPU minutes (one thread)", ylabel="classifier Frechet (not FID)")
     for axis in (ax.xaxis, ax.yaxis):  # 10 and 100, not 10^1 and 10^2 (after the scale, which resets it)
         axis.set_major_formatter(ScalarFormatter())
-    ax.set_title("Fashion-MNIST cards: ganzoo evaluate (seed 0) of each checkpoint", fontsize=10)
+    ax.set_title("Fashion-MNIST cards: ganzoo evaluate (seed 0) of each checkpoint (dashed: conditional)", fontsize=10)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.grid(alpha=0.3, which="both")
     save_figure(fig, path)
