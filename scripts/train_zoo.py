@@ -136,7 +136,8 @@ DATASETS = {
     "ring8": {"data": "ring8"},
 }
 TOY = ("ring8", "grid25")
-#: the objectives Lucic et al. 2018 compare on Fashion-MNIST, with the toolbox's hinge + spectral norm
+#: the objectives Lucic et al. 2018 compare on Fashion-MNIST, with the toolbox's hinge + spectral norm and
+#: R3GAN's objective
 ON_FASHION = ("minimax", "nonsaturating", "least-squares", "wgan", "wgan-gp", "hinge-sn", "rpgan-r1-r2")
 #: objectives trained on Fashion-MNIST only
 FASHION_ONLY = ("rpgan-r1-r2",)
@@ -181,8 +182,9 @@ CONDITIONAL_STEPS = {"grid25": 30_000, "digits": 15_000, "fashion-mnist": 5_000}
 CONDITIONAL_LONGER = {
     "acgan-fashion-mnist": (
         10_000,
-        "twice the other Fashion-MNIST DCGAN cards' budget: at 5,000 its on-class accuracy was still rising (84.3%, "
-        "87.9% and 89.7% at steps 4,000, 4,500 and 5,000) and its Frechet distance still falling (181, 156, 138)",
+        "twice the other Fashion-MNIST DCGAN cards' budget: its first run, of 5,000 steps, ended with its on-class "
+        "accuracy still rising (84.3%, 87.9% and 89.7% at steps 4,000, 4,500 and 5,000) and its Frechet distance "
+        "still falling (181, 156, 138)",
     ),
 }
 #: scored checkpoints per run: the metrics over training
@@ -253,7 +255,8 @@ class Model:
 
     @property
     def steps(self) -> int:
-        """Recipes of 5 critic steps per generator step (WGAN, WGAN-GP) get the WGAN budget."""
+        """The data's budget for the recipe: recipes of 5 critic steps per generator step (WGAN, WGAN-GP)
+        get the WGAN budget, R3GAN its own; conditional models theirs, some trained longer."""
         if self.name in CONDITIONAL_LONGER:
             return CONDITIONAL_LONGER[self.name][0]
         if self.conditioning and self.loss != "r3gan":
@@ -293,7 +296,7 @@ class Model:
 MODELS = [Model(loss, data) for data in DATASETS for loss in LOSSES if loss != "r3gan"
           if (loss in ON_FASHION if data == "fashion-mnist" else loss not in FASHION_ONLY
               and (data in TOY or loss not in TOOLBOX or loss in TOOLBOX_ON_DIGITS))]  # fmt: skip
-MODELS.insert(len(LOSSES), Model("nonsaturating", "grid25", pack=2))
+MODELS.insert(next(i for i, m in enumerate(MODELS) if m.name == "instance-noise-grid25") + 1, Model("nonsaturating", "grid25", pack=2))
 MODELS.append(Model("nonsaturating", "ring8", pack=2))
 MODELS += [Model(CONDITIONAL_LOSS[d], d, conditioning=c) for d, c in (("grid25", "projection"), ("digits", "projection"), ("digits", "acgan"), ("fashion-mnist", "projection"), ("fashion-mnist", "acgan"))]
 MODELS += [Model("r3gan", "fashion-mnist"), Model("r3gan", "fashion-mnist", conditioning="r3gan-conditional")]
@@ -571,7 +574,8 @@ def deviations(model: Model) -> str:
             "the projection card: the hinge loss and spectral normalisation of every critic layer (Miyato et al., "
             "not Odena et al.'s -log D loss), conditional BatchNorm in the generator, the zoo's shared 28x28 DCGAN "
             "(width 64, a critic without BatchNorm); Adam 2e-4 with betas (0.5, 0.999), an EMA of the generator "
-            f"(decay 0.999, the weights shipped here); {model.steps:,} steps, {CONDITIONAL_LONGER[model.name][1]}."
+            f"(decay 0.999, the weights shipped here); {model.steps:,} steps, "
+            + CONDITIONAL_LONGER.get(model.name, (0, "like every Fashion-MNIST DCGAN card"))[1] + "."
         )
     if model.conditioning and model.data == "fashion-mnist":
         return (
@@ -706,11 +710,11 @@ def settled(records: list[dict[str, Any]], cpu_seconds: float | None) -> str:
     and why an unsettled one stopped where it did."""
     points = [(r["step"], r["frechet"]) for r in records]
     last, step = records[-3:], settle_step(points)
-    cost = f", {cpu_seconds / 60:.0f} CPU minutes here" if cpu_seconds is not None else ""
+    cost = f" ({cpu_seconds / 60:.0f} CPU minutes here)" if cpu_seconds is not None else ""
+    moving = "still falling, so a longer run would do better" if last[-1]["frechet"] < last[0]["frechet"] else "still moving"
     verdict = (
         f"it had settled by step {step:,}" if step is not None
-        else f"it had not settled when it stopped at its budget of {last[-1]['step']:,} steps{cost}, a budget set so "
-        "that the whole zoo trains on one CPU in hours; the curve above was still falling, so a longer run would do better"
+        else f"it had not settled when it stopped at its budget of {last[-1]['step']:,} steps{cost}: the curve above was {moving}"
     )  # fmt: skip
     return (
         f"Its Frechet distance at steps {last[0]['step']:,} to {last[-1]['step']:,}: "
@@ -860,12 +864,11 @@ def draw_fashion_curves(cards: list[ModelCard], path: Path) -> None:
     """Every Fashion-MNIST card's classifier Frechet at its checkpoints against the CPU time spent to
     reach it (a steady pace assumed: the card's CPU time over its steps), log scales: the objectives'
     quality per CPU hour, side by side."""
+    from matplotlib import colormaps
     from matplotlib.ticker import ScalarFormatter
 
-    from matplotlib import colormaps
-
     fig, ax = new_figure(figsize=(7, 4.2))
-    colours = colormaps["tab20"].colors[::2] + colormaps["tab20"].colors[1::2]  # ten strong, then ten light
+    colours = colormaps["tab10"].colors + ("black",) + colormaps["tab20"].colors[1::2]  # ten strong, black, then light
     for card, colour in zip(sorted(cards, key=lambda c: c.metrics["frechet"]), colours):
         per_step = card.training["cpu_seconds"] / card.training["steps"] / 60
         points = sorted(card.training["frechet_by_step"].items())
@@ -875,7 +878,7 @@ def draw_fashion_curves(cards: list[ModelCard], path: Path) -> None:
     ax.set(xscale="log", yscale="log", xlabel="CPU minutes (one thread)", ylabel="classifier Frechet (not FID)")
     for axis in (ax.xaxis, ax.yaxis):  # 10 and 100, not 10^1 and 10^2 (after the scale, which resets it)
         axis.set_major_formatter(ScalarFormatter())
-    ax.set_title("Fashion-MNIST cards: ganzoo evaluate (seed 0) of each checkpoint (dashed: conditional)", fontsize=10)
+    ax.set_title("Fashion-MNIST cards at each checkpoint (dashed: conditional)", fontsize=10)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.grid(alpha=0.3, which="both")
     save_figure(fig, path)
