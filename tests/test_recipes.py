@@ -45,7 +45,8 @@ def test_every_recipe_trains_two_steps(tmp_path, name):
 
 
 #: the narrowed recipes published for GPUs (r3gan-fashion-mnist is ganzoo's own, sized for a CPU)
-GPU_SIZED = [n for n in NAMES if recipes.read(n)[0]["generator"].split(":")[0] in NARROWED and recipes.read(n)[0]["data"] != "fashion-mnist"]
+GPU_SIZED = [n for n, (settings, _) in zip(NAMES, map(recipes.read, NAMES))
+             if settings["generator"].split(":")[0] in NARROWED and settings["data"] != "fashion-mnist"]
 
 
 @pytest.mark.parametrize("name", GPU_SIZED)
