@@ -147,6 +147,19 @@ def test_the_zoo_trainer_retrains_every_shipped_card_with_its_own_command():
         assert zoo.model_card(name).training["command"] == models[name].command, name
 
 
+def test_the_r3gan_recipe_is_the_one_the_r3gan_cards_train_with():
+    """`ganzoo train --config r3gan-fashion-mnist` (with --conditional) retrains the zoo's R3GAN cards."""
+    from ganzoo import recipes
+
+    model = next(m for m in importlib.import_module("train_zoo").MODELS if m.name == "r3gan-fashion-mnist")
+    settings, _ = recipes.read("r3gan-fashion-mnist")
+    zoo_only = ("seed", "device", "precision", "checkpoint_every", "out")  # how the zoo runs it, not what it trains
+    trained = {key: value for key, value in model.config.items() if key not in zoo_only and value is not None}
+    assert {key: value for key, value in settings.items() if key not in ("n_critic", "batch_size")} == trained
+    defaults = ganzoo.create_loss("rpgan").defaults  # what the cards' commands leave to the loss
+    assert (settings["n_critic"], settings["batch_size"]) == (defaults.n_critic, defaults.batch_size)
+
+
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n.endswith("fashion-mnist")])
 def test_a_fashion_card_records_its_checkpoints_frechet_up_to_its_headline(name):
     card = zoo.model_card(name)
