@@ -405,7 +405,8 @@ def main_command_block(measured: dict, processes: list[int], reached: dict[int, 
         f"captured of 8, % of samples within 3 std of a centre):\n\n{table}\n\nSeeds that found at least 6 of the 8 modes: "
         f"{counts}. The high-quality share ranged {min(shares):.1f}-{max(shares):.1f}%: 2,000 steps at the paper's "
         f"learning rate with a clipped critic draw the circle, not the modes' sharpness (the zoo's `wgan-ring8` card "
-        f"trains longer). A run took {seconds:.0f} s (median, one process, wall time on this project's 2-core machine)."
+        f"trains longer). A run took {seconds:.0f} s (median, one process, wall time on this project's 2-core machine, "
+        f"load average {os.getloadavg()[0]:.1f} at the end)."
     )
 
 
